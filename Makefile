@@ -1,0 +1,39 @@
+# Flink State Lab. The two commands that matter on a fresh machine:
+#   make lab     set everything up, start the cluster, open JupyterLab
+#   make test    set everything up and run the whole test suite (what CI runs)
+SHELL := /bin/bash
+VENV  := .venv/bin
+SIZE  ?= ci
+
+.PHONY: setup lab lab-headless test test-fast bench down status clean
+
+setup:
+	@bash scripts/setup.sh
+
+lab: setup
+	$(VENV)/labkit up
+	$(VENV)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks notebooks/00_lab_tour.ipynb
+
+# The tour executed headless: runs/00_lab_tour.ipynb, runs/00_lab_tour.json and the sampled metrics.
+lab-headless: setup
+	$(VENV)/labkit up
+	$(VENV)/labkit run 00 --size $(SIZE) --out runs
+
+test: setup
+	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=15 tests
+
+# Without the cluster: generators, parsing, notebooks' hygiene.
+test-fast: setup
+	$(VENV)/python -m pytest -v -m "not cluster" tests
+
+bench: setup
+	$(VENV)/python bench/throughput.py --json bench/results/throughput.json
+
+down:
+	$(VENV)/labkit down --all
+
+status:
+	$(VENV)/labkit status
+
+clean: down
+	rm -rf runs .pytest_cache

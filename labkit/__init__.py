@@ -1,0 +1,18 @@
+"""labkit: the helper package of Flink State Lab. ``import labkit as lk``.
+
+    lk.up()                      start (or reuse) the lab's local Flink cluster
+    lk.submit(build, name=...)   run a pipeline built by ``build(env)``; returns a JobHandle
+    lk.live(job)                 live dashboard of the job's metrics
+    lk.current().kill_taskmanager()   fault injection
+"""
+from . import checks, data, metrics
+from .checks import install_ipython_handler as _install_ipython_handler
+from .dashboard import LiveDashboard, headless, live
+from .data import EventLog, Replayer, UserEvent, generate_user_events, parse_event, stable_hash
+from .errors import *  # noqa: F401,F403  (the typed errors are part of the public API)
+from .jobs import JobHandle, job_config, remote_environment, run_script, submit, submit_sql
+from .metrics import MetricsSampler, sample, steady_rate
+from .session import current, down, up
+from .settings import LabSettings
+
+_install_ipython_handler()

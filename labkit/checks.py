@@ -1,0 +1,81 @@
+"""Autograded exercise checks whose failures tell the learner what is wrong.
+
+In a notebook, an exercise is a solution cell (the code between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` is replaced by a placeholder in student copies, as in nbgrader) followed
+by a check cell calling these functions. A failed check raises :class:`CheckFailed`; in
+IPython, labkit errors are shown as their message and hint only, not a traceback.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import CheckFailed, LabError
+
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your code")'
+
+
+def _fail(exercise: str, message: str, hint: str = "") -> None:
+    raise CheckFailed(f"✗ Exercise {exercise}: {message}", hint=hint)
+
+
+def _passed(exercise: str, message: str) -> bool:
+    print(f"✓ Exercise {exercise} passed" + (f": {message}" if message else ""))
+    return True
+
+
+def check(exercise: str, condition: bool, failure: str, hint: str = "", success: str = "") -> bool:
+    if not condition:
+        _fail(exercise, failure, hint)
+    return _passed(exercise, success)
+
+
+def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str = "") -> bool:
+    if actual != expected:
+        _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}", hint)
+    return _passed(exercise, f"{what} = {_short(actual)}")
+
+
+def check_between(exercise: str, value: float, low: float, high: float, what: str, hint: str = "") -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or not low <= value <= high:
+        _fail(exercise, f"{what} is {value}, expected between {low} and {high}", hint)
+    return _passed(exercise, f"{what} = {value}")
+
+
+def check_defined(exercise: str, namespace: dict, *names: str) -> None:
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        _fail(exercise, f"define {', '.join(missing)} in the exercise cell above first",
+              "run the exercise cell (Shift+Enter) before its check")
+
+
+def check_job_config(exercise: str, job, key: str, expected: Any) -> bool:
+    """The running job, as the cluster reports it (``job.config()``), has ``key == expected``."""
+    actual = job.config().get(key)
+    if str(actual) != str(expected):
+        _fail(exercise, f"the running job has {key} = {actual!r}, expected {expected!r}",
+              "job options go into the configuration passed to lk.submit(..., config=lk.job_config(...))")
+    return _passed(exercise, f"{key} = {expected}")
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _show_lab_error(shell, etype, value, tb, tb_offset=None):
+    """IPython handler: a LabError prints as its message and hint, without the traceback."""
+    print(f"{etype.__name__}: {value}")
+    return [f"{etype.__name__}: {value}"]
+
+
+def install_ipython_handler() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((LabError,), _show_lab_error)

@@ -1,0 +1,167 @@
+"""The ``labkit`` command: doctor, up, down, status, logs."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import replace
+
+import psutil
+
+from .cluster import LocalCluster, make_cluster, port_owner
+from .distribution import find_java, flink_distribution
+from .errors import LabError
+from .settings import LabSettings
+
+MIN_FREE_MEMORY = 4 * 2**30
+
+
+def _settings(args) -> LabSettings:
+    return LabSettings.from_env(name=args.lab, port_offset=args.port_offset, slots=getattr(args, "slots", None))
+
+
+def doctor(args) -> int:
+    """Check everything the lab needs; print one line per check with the fix for each problem."""
+    settings = _settings(args)
+    problems = 0
+
+    def report(ok: bool, what: str, fix: str = "") -> None:
+        nonlocal problems
+        problems += not ok
+        print(f"  {'ok ' if ok else 'BAD'}  {what}" + ("" if ok or not fix else f"\n         fix: {fix}"))
+
+    print(f"lab {settings.name!r} in {settings.lab_dir}")
+    try:
+        java = find_java()
+        report(True, f"Java {java.version}: {java.executable}")
+    except LabError as exc:
+        report(False, str(exc).splitlines()[0], exc.hint)
+    try:
+        dist = flink_distribution()
+        report(True, f"Flink {dist.version} distribution: {dist.home}")
+    except LabError as exc:
+        report(False, str(exc).splitlines()[0], exc.hint)
+    free = psutil.virtual_memory().available
+    report(free >= MIN_FREE_MEMORY, f"free memory {free / 2**30:.1f} GiB (the lab uses up to ~3 GiB)",
+           "close other programs or lower LABKIT_SLOTS")
+    disk = shutil.disk_usage(settings.home if settings.home.exists() else settings.home.parent)
+    report(disk.free > 2 * 2**30, f"free disk {disk.free / 2**30:.1f} GiB for checkpoints and logs",
+           "free space or point LABKIT_HOME elsewhere")
+    cluster = make_cluster(settings)
+    if settings.attached:
+        report(cluster.is_up(), f"attached cluster answers at {settings.url}",
+               "start it (`docker compose up -d`) or unset LABKIT_REST_URL")
+        return 1 if problems else 0
+    running = isinstance(cluster, LocalCluster) and any(p.role == "jobmanager" for p in cluster.processes())
+    for port, what in ((settings.rest_port, "REST/Web UI"), (settings.rpc_port, "JobManager RPC")):
+        owner = port_owner(port)
+        mine = running and owner is not None and settings.lab_dir.name in owner
+        report(owner is None or mine, f"port {port} ({what}) " + ("free" if owner is None else f"used by {owner}"),
+               f"stop that program, or use another port offset: `labkit up --port-offset {settings.port_offset + 100}`")
+    print(f"  ---  cluster: {'running at ' + settings.url if running else 'not running (`labkit up` starts it)'}")
+    others = [p.parent.name for p in settings.home.glob("*/lab.json") if p.parent.name != settings.name
+              and any(x.role == "jobmanager" for x in LocalCluster(replace(settings, name=p.parent.name)).processes())]
+    if others:
+        print(f"  ---  other labs running on this machine: {', '.join(others)}")
+    print("all good" if not problems else f"{problems} problem(s) found")
+    return 1 if problems else 0
+
+
+def up(args) -> int:
+    settings = _settings(args)
+    cluster = make_cluster(settings)
+    if isinstance(cluster, LocalCluster):
+        cluster.up(restart=args.restart)
+    elif not cluster.is_up():
+        raise LabError(f"nothing answers at {settings.url}", hint="start the docker-compose cluster first")
+    overview = cluster.overview()
+    print(f"lab {settings.name!r} is up: {overview['taskmanagers']} TaskManager(s), "
+          f"{overview['slots_total']} slots. Web UI: {cluster.web_ui}")
+    return 0
+
+
+def down(args) -> int:
+    if args.all:
+        home = LabSettings.from_env().home
+        names = sorted(p.parent.name for p in home.glob("*/lab.json"))
+    else:
+        names = [_settings(args).name]
+    for name in names:
+        stopped = LocalCluster(LabSettings.from_env(name=name)).down()
+        print(f"lab {name!r}: stopped {len(stopped)} process(es)")
+    return 0
+
+
+def status(args) -> int:
+    settings = _settings(args)
+    cluster = make_cluster(settings)
+    if not cluster.is_up():
+        print(f"lab {settings.name!r}: down ({settings.url})")
+        return 1
+    o = cluster.overview()
+    print(f"lab {settings.name!r} at {settings.url}: Flink {o['flink_version']}, {o['taskmanagers']} TaskManager(s), "
+          f"{o['slots_available']}/{o['slots_total']} slots free")
+    for proc in cluster.processes():
+        print(f"  pid {proc.pid:>7}  {proc.role:<14} {proc.rss_bytes / 2**20:8.0f} MiB")
+    for job in cluster.rest.jobs():
+        print(f"  job {job['jid']}  {job['state']:<10} {job['name']}")
+    return 0
+
+
+def logs(args) -> int:
+    cluster = make_cluster(_settings(args))
+    if args.component == "stdout":
+        print(cluster.taskmanager_stdout(args.lines))
+    else:
+        print(cluster.logs(args.component, args.lines))
+    return 0
+
+
+def list_chapters(args) -> int:
+    from .runner import chapters
+    for number, path in chapters().items():
+        print(f"{number}  {path.stem}")
+    return 0
+
+
+def run(args) -> int:
+    from .runner import run_chapter
+    record = run_chapter(args.chapter, size=args.size, out_dir=args.out)
+    print(f"{record['chapter']}: {record['status']} in {record['duration_s']}s -> {record['executed']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labkit", description="Flink State Lab: the local Flink cluster")
+    parser.add_argument("--lab", help="lab name (default: $LABKIT_LAB or 'default')")
+    parser.add_argument("--port-offset", type=int, help="added to the REST (8081) and RPC (6123) ports")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check Java, ports, memory, the Flink distribution and the cluster").set_defaults(run=doctor)
+    p = sub.add_parser("up", help="start the lab's cluster (or reuse the running one)")
+    p.add_argument("--slots", type=int, help="task slots per TaskManager")
+    p.add_argument("--restart", action="store_true", help="restart if it runs with other options")
+    p.set_defaults(run=up)
+    p = sub.add_parser("down", help="stop the lab's cluster and every process it started")
+    p.add_argument("--all", action="store_true", help="stop every lab on this machine")
+    p.set_defaults(run=down)
+    sub.add_parser("status", help="cluster, processes and jobs").set_defaults(run=status)
+    p = sub.add_parser("logs", help="tail of a log")
+    p.add_argument("component", nargs="?", default="taskmanager", choices=["taskmanager", "jobmanager", "stdout"])
+    p.add_argument("-n", "--lines", type=int, default=60)
+    p.set_defaults(run=logs)
+    sub.add_parser("chapters", help="list the chapter notebooks").set_defaults(run=list_chapters)
+    p = sub.add_parser("run", help="execute a chapter headless with papermill")
+    p.add_argument("chapter", help="number or name, e.g. 00 or lab_tour")
+    p.add_argument("--size", default="ci", choices=["ci", "learner"])
+    p.add_argument("--out", default="runs", help="folder for the executed notebook and its metrics")
+    p.set_defaults(run=run)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""Cluster lifecycle: the lab's own standalone session cluster, or any cluster by REST URL.
+
+The local cluster runs the JobManager and TaskManager scripts of the Flink distribution that
+ships inside the apache-flink wheel, with the lab's own config, log, pid, lib, checkpoint and
+savepoint folders. Every process it starts carries ``LABKIT_LAB_DIR`` in its environment
+(the TaskManager passes it on to its Python workers), which is how ``down`` finds and stops
+all of them, including workers orphaned by a killed TaskManager.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import yaml
+
+from .distribution import find_java, flink_distribution, lab_python
+from .errors import (ClusterDown, ClusterNotReady, LabError, NotSupportedOnAttachedCluster,
+                     PortBusy)
+from .rest import Overview, RestClient
+from .settings import LOOPBACK, LabSettings
+
+LAB_MARKER = "LABKIT_LAB_DIR"
+
+
+@dataclass(frozen=True)
+class LabProcess:
+    pid: int
+    role: str  # jobmanager | taskmanager | python-worker | other
+
+    @property
+    def rss_bytes(self) -> int:
+        try:
+            return psutil.Process(self.pid).memory_info().rss
+        except psutil.NoSuchProcess:
+            return 0
+
+
+class Cluster:
+    """What every cluster offers: its REST API and readiness. Fault hooks need a LocalCluster."""
+
+    def __init__(self, settings: LabSettings):
+        self.settings = settings
+        self.rest = RestClient(settings.url)
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    @property
+    def web_ui(self) -> str:
+        return self.settings.url + "/#/overview"
+
+    def overview(self) -> Overview:
+        return self.rest.overview()
+
+    def is_up(self) -> bool:
+        try:
+            self.rest.overview()
+            return True
+        except ClusterDown:
+            return False
+
+    def wait_ready(self, taskmanagers: int = 1, slots: int | None = None, timeout: float = 90) -> Overview:
+        """Wait until REST answers and the expected TaskManagers have registered all their slots."""
+        deadline = time.monotonic() + timeout
+        last: Overview | str = "REST API never answered"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                last = self.rest.overview()
+                enough_slots = slots is None or last["slots_total"] >= slots
+                if last["taskmanagers"] >= taskmanagers and enough_slots:
+                    return last
+            except ClusterDown:
+                pass
+            time.sleep(0.25)
+        raise ClusterNotReady(f"cluster at {self.url} not ready after {timeout:.0f}s "
+                              f"(wanted {taskmanagers} TaskManager(s); last overview: {last})")
+
+    def _check_alive(self) -> None:
+        """Hook for LocalCluster: fail fast when a process died during start-up."""
+
+    def _unsupported(self, what: str):
+        raise NotSupportedOnAttachedCluster(f"{what} needs the lab's local cluster; this lab is attached to {self.url}")
+
+    def kill_taskmanager(self, index: int = 0) -> int:
+        self._unsupported("killing a TaskManager")
+
+    def start_taskmanager(self) -> None:
+        self._unsupported("starting a TaskManager")
+
+    def processes(self) -> list[LabProcess]:
+        return []
+
+    def taskmanager_stdout(self, lines: int = 50) -> str:
+        self._unsupported("reading the TaskManager's stdout file")
+
+    def logs(self, component: str = "taskexecutor", lines: int = 80) -> str:
+        self._unsupported("reading log files")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def _repr_markdown_(self) -> str:
+        try:
+            o = self.rest.overview()
+            state = (f"{o['taskmanagers']} TaskManager(s), {o['slots_available']}/{o['slots_total']} "
+                     f"slots free, {o['jobs_running']} job(s) running, Flink {o['flink_version']}")
+        except ClusterDown:
+            state = "**down**"
+        return f"Flink cluster **{self.settings.name}** at [{self.url}]({self.web_ui}): {state}"
+
+
+class AttachedCluster(Cluster):
+    """A cluster someone else runs (docker-compose, a classroom server): REST only."""
+
+
+class LocalCluster(Cluster):
+    """The lab's own JobManager + TaskManager processes on 127.0.0.1."""
+
+    def __init__(self, settings: LabSettings):
+        super().__init__(settings)
+        self.dist = flink_distribution()
+
+    # --- processes ----------------------------------------------------------------------
+    def processes(self) -> list[LabProcess]:
+        marker = str(self.settings.lab_dir)
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if proc.pid == os.getpid() or proc.environ().get(LAB_MARKER) != marker:
+                    continue
+                found.append(LabProcess(proc.pid, _role(proc.info["cmdline"] or [])))
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return found
+
+    def _pids(self, role: str) -> list[int]:
+        return sorted(p.pid for p in self.processes() if p.role == role)
+
+    def _check_alive(self) -> None:
+        if self._starting and not self._pids("jobmanager"):
+            raise ClusterNotReady("the JobManager process exited during start-up:\n"
+                                  + self.logs("standalonesession", lines=15))
+
+    _starting = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def up(self, timeout: float = 120, restart: bool = False) -> "LocalCluster":
+        """Start the lab (or reuse it if it already runs with the same settings)."""
+        java = find_java()
+        wanted = self._cluster_config()
+        running = self._pids("jobmanager")
+        if running:
+            if self._recorded_config() != wanted:
+                if not restart:
+                    raise LabError("the running lab was started with other cluster options",
+                                   hint="cluster options need a restart: call up(restart=True) or `labkit up --restart`")
+                self.down()
+            else:
+                if not self._pids("taskmanager"):
+                    self.start_taskmanager()
+                self.wait_ready(taskmanagers=1, timeout=timeout)
+                return self
+        self._check_ports_free()
+        self._prepare_lab_dir(wanted)
+        self._starting = True
+        try:
+            starters = [self._script("jobmanager.sh", "start", java=java),
+                        self._script("taskmanager.sh", "start", java=java)]
+            for starter in starters:
+                starter.wait(timeout=60)
+            self.wait_ready(taskmanagers=1, slots=self.settings.slots, timeout=timeout)
+        except BaseException:
+            self.down()
+            raise
+        finally:
+            self._starting = False
+        return self
+
+    def down(self, timeout: float = 15) -> list[int]:
+        """Stop every process of this lab (JVMs and Python workers); returns the pids stopped."""
+        procs = [psutil.Process(p.pid) for p in self.processes() if psutil.pid_exists(p.pid)]
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        _, alive = psutil.wait_procs(procs, timeout=timeout)
+        for proc in alive:
+            _signal(proc, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
+        for pid_file in self.settings.run_dir.glob("*.pid"):
+            pid_file.unlink()
+        return [p.pid for p in procs]
+
+    def kill_taskmanager(self, index: int = 0) -> int:
+        """SIGKILL one TaskManager, like a machine dying, together with its Python workers."""
+        pids = self._pids("taskmanager")
+        if not pids:
+            raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running")
+        tm = psutil.Process(pids[index])
+        victims = [tm] + tm.children(recursive=True)
+        for proc in victims:
+            _signal(proc, signal.SIGKILL)
+        psutil.wait_procs(victims, timeout=10)
+        return tm.pid
+
+    def start_taskmanager(self, wait: bool = True, timeout: float = 90) -> None:
+        """Start one more TaskManager (a replacement after a kill, or a second one to scale out)."""
+        expected = len(self._pids("taskmanager")) + 1
+        self._script("taskmanager.sh", "start", java=find_java()).wait(timeout=60)
+        if wait:
+            self.wait_until(lambda o: o["taskmanagers"] >= expected, timeout,
+                            f"{expected} TaskManager(s) registered")
+
+    def wait_until(self, condition, timeout: float, what: str) -> Overview:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                overview = self.rest.overview()
+                if condition(overview):
+                    return overview
+            except ClusterDown:
+                pass
+            time.sleep(0.25)
+        raise ClusterNotReady(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    # --- logs ---------------------------------------------------------------------------
+    def _log_files(self, component: str, suffix: str) -> list[Path]:
+        files = self.settings.log_dir.glob(f"flink-*-{component}-*{suffix}")
+        return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+    def logs(self, component: str = "taskexecutor", lines: int = 80) -> str:
+        """Tail of the newest log of ``taskexecutor`` or ``standalonesession`` (the JobManager)."""
+        component = {"jobmanager": "standalonesession", "taskmanager": "taskexecutor"}.get(component, component)
+        files = self._log_files(component, ".log")
+        return _tail(files[0], lines) if files else f"(no {component} log in {self.settings.log_dir})"
+
+    def taskmanager_stdout(self, lines: int = 50) -> str:
+        """What Python ``print()`` in UDFs and ``DataStream.print()`` wrote (the ``.out`` file)."""
+        files = self._log_files("taskexecutor", ".out")
+        return "".join(_tail(f, lines) for f in reversed(files)) if files else ""
+
+    # --- internals ----------------------------------------------------------------------
+    def _env(self, java) -> dict:
+        env = dict(os.environ)
+        s = self.settings
+        env.update({
+            LAB_MARKER: str(s.lab_dir),
+            "FLINK_CONF_DIR": str(s.conf_dir), "FLINK_LOG_DIR": str(s.log_dir),
+            "FLINK_PID_DIR": str(s.run_dir), "FLINK_LIB_DIR": str(s.lib_dir),
+            "JAVA_HOME": str(java.home),
+            # Python workers are started by the TaskManager; they must find this venv first.
+            "PATH": f"{Path(lab_python()).parent}{os.pathsep}{env.get('PATH', '')}",
+        })
+        env.pop("FLINK_HOME", None)
+        return env
+
+    def _script(self, name: str, *args: str, java) -> subprocess.Popen:
+        return subprocess.Popen(["bash", str(self.dist.bin / name), *args], env=self._env(java),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def _cluster_config(self) -> dict:
+        s = self.settings
+        site_packages = next(p for p in sys.path if p.endswith("site-packages"))
+        config = {
+            "jobmanager.rpc.address": LOOPBACK, "jobmanager.rpc.port": s.rpc_port,
+            "jobmanager.bind-host": LOOPBACK, "jobmanager.memory.process.size": s.jobmanager_memory,
+            "taskmanager.bind-host": LOOPBACK, "taskmanager.host": LOOPBACK,
+            "taskmanager.numberOfTaskSlots": s.slots, "taskmanager.memory.process.size": s.taskmanager_memory,
+            # Flink's REST API has no authentication: never listen beyond this machine.
+            "rest.address": LOOPBACK, "rest.bind-address": LOOPBACK, "rest.port": s.rest_port,
+            "execution.checkpointing.dir": s.checkpoint_dir.as_uri(),
+            "execution.checkpointing.savepoint-dir": s.savepoint_dir.as_uri(),
+            # REST metrics refresh every 10 s by default: far too slow for live plots.
+            "metrics.fetcher.update-interval": 1000,
+            "web.checkpoints.history": 100,
+            # Notice a dead TaskManager in seconds rather than Flink's 50 s, so recovery is watchable.
+            "heartbeat.interval": 1000, "heartbeat.timeout": 8000,
+            "python.executable": lab_python(), "python.client.executable": lab_python(),
+            # Thread mode: the TaskManager's embedded interpreter must see this venv's packages,
+            # and pemja must be loaded once, by the parent class loader (FLINK-37727).
+            "python.pythonpath": site_packages,
+            "classloader.parent-first-patterns.additional": "pemja.",
+        }
+        config.update(s.extra_config)
+        return config
+
+    def _recorded_config(self) -> dict | None:
+        path = self.settings.lab_dir / "lab.json"
+        return json.loads(path.read_text())["cluster_config"] if path.exists() else None
+
+    def _prepare_lab_dir(self, config: dict) -> None:
+        s = self.settings
+        for folder in (s.conf_dir, s.log_dir, s.run_dir, s.lib_dir, s.checkpoint_dir,
+                       s.savepoint_dir, s.output_dir, s.data_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        for pid_file in s.run_dir.glob("*.pid"):
+            pid_file.unlink()
+        for src in (self.dist.home / "conf").iterdir():
+            if src.name != "config.yaml":
+                (s.conf_dir / src.name).write_bytes(src.read_bytes())
+        defaults = _flatten(yaml.safe_load(self.dist.default_config.read_text()))
+        defaults.update(config)
+        (s.conf_dir / "config.yaml").write_text(yaml.safe_dump(defaults, sort_keys=True, width=10_000))
+        # The cluster's lib: the wheel's jars plus flink-python, so Python jobs need no extra jars
+        # and thread mode works for more than one job per TaskManager.
+        for link in s.lib_dir.iterdir():
+            link.unlink()
+        for jar in [*self.dist.lib.glob("*.jar"), self.dist.python_jar]:
+            (s.lib_dir / jar.name).symlink_to(jar)
+        (s.lab_dir / "lab.json").write_text(json.dumps(
+            {"name": s.name, "rest_url": s.url, "cluster_config": config}, indent=2, default=str))
+
+    def _check_ports_free(self) -> None:
+        for port, what in ((self.settings.rest_port, "REST/Web UI"), (self.settings.rpc_port, "JobManager RPC")):
+            owner = port_owner(port)
+            if owner is not None:
+                raise PortBusy(f"port {port} ({what}) on {LOOPBACK} is already in use by {owner}")
+
+
+def port_owner(port: int) -> str | None:
+    """None if ``port`` is free on loopback, else a description of who holds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+            return None
+        except OSError:
+            pass
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                lab = proc.environ().get(LAB_MARKER)
+                return f"pid {conn.pid} ({proc.name()}" + (f", lab {Path(lab).name!r})" if lab else ")")
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return "another process"
+
+
+def _role(cmdline: list[str]) -> str:
+    joined = " ".join(cmdline)
+    if "StandaloneSessionClusterEntrypoint" in joined:
+        return "jobmanager"
+    if "TaskManagerRunner" in joined:
+        return "taskmanager"
+    if "python" in (cmdline[0] if cmdline else "") or "beam_boot" in joined or "pyflink" in joined:
+        return "python-worker"
+    return "other"
+
+
+def _signal(proc: psutil.Process, sig: int) -> None:
+    try:
+        proc.send_signal(sig)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in (tree or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _tail(path: Path, lines: int) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 200 * lines))
+        text = handle.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:]) + "\n"
+
+
+def make_cluster(settings: LabSettings | None = None) -> Cluster:
+    settings = settings or LabSettings.from_env()
+    return AttachedCluster(settings) if settings.attached else LocalCluster(settings)

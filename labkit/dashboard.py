@@ -1,0 +1,181 @@
+"""Live plots of a sampled job: refreshed about once a second in JupyterLab, or drawn once at
+the end when the notebook runs headless (papermill, CI: set LABKIT_HEADLESS=1).
+
+Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot state), so a
+background thread can redraw them while the learner runs other cells.
+"""
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .metrics import MetricsSampler
+
+_active: dict[str, "LiveDashboard"] = {}
+
+
+def headless() -> bool:
+    """True when no one is watching: papermill/CI runs set LABKIT_HEADLESS=1."""
+    return os.environ.get("LABKIT_HEADLESS", "").lower() in ("1", "true", "yes")
+
+
+def _by_vertex(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    cols = [c for c in frame.columns if c.endswith("." + metric) and not c.startswith(("job.", "tm."))]
+    return frame[cols].rename(columns=lambda c: c.rsplit(".", 1)[0]).astype(float)
+
+
+def counter_rate(frame: pd.DataFrame, column: str, window_s: float = 4.0) -> pd.Series:
+    """Records/s from a cumulative counter over a sliding window. Flink's own *PerSecond meters
+    average over 60 s, far too slow to show a change while you watch."""
+    counter = frame[column].astype(float)
+    times = pd.Series(frame.index, index=frame.index, dtype=float)
+    step = max(1, int(round(window_s / max(times.diff().median(), 1e-3)))) if len(times) > 1 else 1
+    return (counter.diff(step) / times.diff(step)).clip(lower=0)
+
+
+def _throughput(frame):
+    rates = {}
+    for vertex in _by_vertex(frame, "numRecordsOut").columns:
+        received = f"{vertex}.numRecordsIn"
+        if received in frame and (frame[received].fillna(0) > 0).any():
+            rates[f"{vertex} in"] = counter_rate(frame, received)
+        else:  # a source: show what it emits
+            rates[f"{vertex} out"] = counter_rate(frame, f"{vertex}.numRecordsOut")
+    return pd.DataFrame(rates, index=frame.index), "records/s"
+
+
+def _busy(frame):
+    busy = _by_vertex(frame, "busyTimeMsPerSecond").add_suffix(" busy")
+    bp = _by_vertex(frame, "backPressuredTimeMsPerSecond").add_suffix(" backpressured")
+    return pd.concat([busy, bp], axis=1), "ms per second"
+
+
+def _watermark_lag(frame):
+    wm = _by_vertex(frame, "currentInputWatermark")
+    if wm.empty or "wall" not in frame:
+        return wm, "s"
+    return wm.rsub(frame["wall"] * 1000.0, axis=0) / 1000.0, "wall clock − watermark (s)"
+
+
+def _checkpoints(frame):
+    cols = {"job.lastCheckpointDuration": "duration (ms)", "job.lastCheckpointSize": "size (KiB)"}
+    data = frame[[c for c in cols if c in frame]].astype(float).rename(columns=cols)
+    if "size (KiB)" in data:
+        data["size (KiB)"] /= 1024
+    return data, ""
+
+
+def _memory(frame):
+    cols = {"tm.Status.JVM.Memory.Heap.Used": "TM heap used", "tm.Status.Flink.Memory.Managed.Used": "TM managed used"}
+    return frame[[c for c in cols if c in frame]].astype(float).rename(columns=cols) / 2**20, "MiB"
+
+
+PANELS = {
+    "throughput": ("Throughput per operator", _throughput),
+    "backpressure": ("Busy and backpressured time", _busy),
+    "watermark": ("Watermark lag", _watermark_lag),
+    "checkpoints": ("Last checkpoint", _checkpoints),
+    "memory": ("TaskManager memory", _memory),
+}
+
+
+class LiveDashboard:
+    def __init__(self, sampler: MetricsSampler, panels=("throughput", "backpressure", "checkpoints", "memory"),
+                 refresh: float = 1.0, title: str | None = None):
+        unknown = set(panels) - set(PANELS)
+        if unknown:
+            from .errors import LabError
+            raise LabError(f"unknown dashboard panel(s) {sorted(unknown)}", hint=f"choose from {sorted(PANELS)}")
+        self.sampler = sampler
+        self.panels = tuple(panels)
+        self.refresh = refresh
+        self.title = title or f"job {sampler.job.name}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._image = None
+
+    def figure(self) -> Figure:
+        frame = self.sampler.frame()
+        fig = Figure(figsize=(11, 2.3 * len(self.panels)), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(len(self.panels), 1, sharex=True, squeeze=False)[:, 0]
+        fig.suptitle(f"{self.title} — {frame['job_state'].iloc[-1] if 'job_state' in frame else 'starting'}")
+        for ax, key in zip(axes, self.panels):
+            name, extract = PANELS[key]
+            data, unit = extract(frame) if not frame.empty else (pd.DataFrame(), "")
+            data = data.dropna(axis=1, how="all") if not data.empty else data
+            ax.set_title(name, fontsize=10, loc="left")
+            ax.set_ylabel(unit, fontsize=8)
+            if data.empty:
+                ax.text(0.5, 0.5, "no samples yet", transform=ax.transAxes, ha="center", color="grey")
+                continue
+            for column in data.columns:
+                ax.plot(data.index, data[column].to_numpy(dtype=float), label=column, lw=1.5)
+            ax.set_ylim(bottom=min(0, float(np.nanmin(data.to_numpy(dtype=float)))))
+            ax.legend(fontsize=7, loc="upper left")
+            ax.grid(alpha=0.3)
+        axes[-1].set_xlabel("seconds since sampling started")
+        return fig
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
+
+    def show(self) -> "LiveDashboard":
+        """Display a live-updating plot (headless: nothing now, call :meth:`final` at the end)."""
+        previous = _active.get(self.sampler.job.name)
+        if previous is not None:
+            previous.close()
+        _active[self.sampler.job.name] = self
+        if headless():
+            return self
+        import ipywidgets as widgets
+        from IPython.display import display
+        self._image = widgets.Image(value=self.png(), format="png")
+        display(self._image)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="labkit-dashboard")
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.refresh):
+            self._image.value = self.png()
+            if not self.sampler.running:
+                break
+        self._image.value = self.png()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def final(self):
+        """The finished plot as a static PNG image (what papermill keeps in the executed notebook).
+
+        In a regression run (LABKIT_RUN_DIR set) the sampled metrics are also saved there as CSV.
+        """
+        self.close()
+        run_dir = os.environ.get("LABKIT_RUN_DIR")
+        if run_dir:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            self.sampler.frame().to_csv(Path(run_dir) / f"{self.sampler.job.name}.metrics.csv")
+        from IPython.display import Image
+        return Image(data=self.png(), format="png")
+
+
+def live(job, panels=("throughput", "backpressure", "checkpoints", "memory"), interval: float = 1.0,
+         title: str | None = None, **sampler_options) -> LiveDashboard:
+    """Sample ``job`` in the background and show its live dashboard."""
+    from .metrics import sample
+    return LiveDashboard(sample(job, interval, **sampler_options), panels, interval, title).show()
+
+
+__all__ = ["LiveDashboard", "live", "headless"]

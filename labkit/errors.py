@@ -1,0 +1,118 @@
+"""Typed errors for the lab. Every error says what went wrong and what to do about it.
+
+All of them derive from :class:`LabError`, so a notebook can catch one thing, and each
+carries a ``hint``: the concrete next step for the learner.
+"""
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Root of every labkit error."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.hint = hint if hint is not None else self.hint
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base}\n  -> {self.hint}" if self.hint else base
+
+
+# --- the machine -----------------------------------------------------------------------
+class JavaMissing(LabError):
+    hint = ("install Java 17: `sudo apt-get install -y openjdk-17-jre-headless` (Debian/Ubuntu), "
+            "`conda install -c conda-forge openjdk=17`, or set JAVA_HOME to a Java 17 install")
+
+
+class FlinkDistributionMissing(LabError):
+    hint = "install the pinned dependencies: `make setup` (or `pip install -e .`)"
+
+
+class PortBusy(LabError):
+    hint = ("another program (or another lab) holds the port: run `labkit doctor` to see who, "
+            "stop it, or pick other ports with LABKIT_PORT_OFFSET=100 (or `labkit up --port-offset 100`)")
+
+
+# --- the cluster -----------------------------------------------------------------------
+class ClusterError(LabError):
+    """Something is wrong with the Flink cluster itself."""
+
+
+class ClusterDown(ClusterError):
+    hint = "start the lab with `labkit up` (or `lk.up()` in a notebook); `labkit status` shows what runs"
+
+
+class ClusterNotReady(ClusterError):
+    hint = "look at the logs with `labkit logs` (the last lines usually name the cause), then `labkit down && labkit up`"
+
+
+class NotSupportedOnAttachedCluster(ClusterError):
+    hint = ("process-level fault hooks need the lab's own local cluster; on docker-compose use "
+            "`docker compose kill taskmanager-1` and `docker compose start taskmanager-1` instead")
+
+
+# --- the REST API ----------------------------------------------------------------------
+class RestError(LabError):
+    """Flink's REST API answered with an error; ``server_message`` keeps what it said."""
+
+    def __init__(self, message: str, status: int, url: str, server_message: str = "",
+                 hint: str | None = None):
+        self.status = status
+        self.url = url
+        self.server_message = server_message
+        detail = f" (HTTP {status} from {url})"
+        if server_message:
+            detail += f": {server_message}"
+        super().__init__(message + detail, hint)
+
+
+class NotFound(RestError):
+    hint = "the job, vertex or trigger id is not known to this cluster: list jobs with `labkit status`"
+
+
+class BadRequest(RestError):
+    hint = "the request was malformed; the server's message above says which field"
+
+
+class ServerError(RestError):
+    hint = "the JobManager failed to answer; `labkit logs jobmanager` shows its side"
+
+
+# --- jobs ------------------------------------------------------------------------------
+class JobError(LabError):
+    """A job did not do what was asked of it."""
+
+
+class JobFailed(JobError):
+    hint = "the root cause is above; `job.exceptions()` gives the full history and `labkit logs` the TaskManager's side"
+
+
+class JobTimeout(JobError):
+    hint = ("the job did not reach the state in time: check free slots with `labkit status` "
+            "and the job's exceptions with `job.exceptions()`")
+
+
+class SavepointFailed(JobError):
+    hint = ("the savepoint target must be writable by the JobManager and every TaskManager; "
+            "use the lab's savepoint directory (the default) or a shared path")
+
+
+# --- learner input ---------------------------------------------------------------------
+class UnknownChapter(LabError):
+    hint = "chapters are notebooks/NN_name.ipynb; `labkit chapters` lists them"
+
+
+class MalformedEvent(LabError, ValueError):
+    """A user event that cannot be parsed. ``reason`` is a short machine-friendly tag."""
+
+    def __init__(self, reason: str, raw: str = ""):
+        self.reason = reason
+        self.raw = raw
+        super().__init__(f"malformed event ({reason}): {raw[:120]!r}",
+                         hint="malformed events go to the job's side output, counted by reason")
+
+
+class CheckFailed(LabError, AssertionError):
+    """An exercise check did not pass. The message is written for the learner."""

@@ -1,0 +1,346 @@
+"""Submitting PyFlink jobs to the lab's cluster and steering them through a JobHandle.
+
+Jobs are built in this Python process (a notebook kernel, a test, a benchmark) against the
+*remote* cluster: PyFlink's ``get_execution_environment`` would start a private MiniCluster
+instead, so we construct the Java ``StreamExecutionEnvironment`` from a configuration with
+``execution.target: remote`` and wrap it. Functions and classes defined in a notebook reach
+the Python workers through cloudpickle; those in importable modules (``labkit.pipelines``)
+are imported there.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .distribution import lab_python
+from .errors import JobFailed, JobTimeout, LabError, SavepointFailed
+from .rest import TERMINAL_JOB_STATES, RestClient
+from .session import current
+
+ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
+
+# What PyFlink does when nobody tunes it: ~600 records/s for a keyed-state Python operator here.
+PYFLINK_DEFAULTS: dict = {}
+
+# The lab's defaults. Why each one (measured in bench/throughput.py; see README "Tuned defaults"):
+LAB_DEFAULTS: dict = {
+    # Both cores: each parallel instance of a Python operator is its own worker process.
+    # (Thread mode runs all Python of a TaskManager under one GIL, so it does not scale here.)
+    "parallelism.default": 2,
+    # The per-record cost of a Python operator is dominated by bundle overhead: at each bundle end
+    # PyFlink commits every modified key with a blocking round trip to the JVM. Big bundles
+    # amortise that; the time bound keeps latency and checkpoint barriers bounded.
+    "python.fn-execution.bundle.size": 20000,
+    "python.fn-execution.bundle.time": 500,
+    # Keep all live keys of a worker in the Python-side state cache.
+    "python.state.cache-size": 10000,
+    "python.map-state.read-cache-size": 10000,
+    "python.map-state.write-cache-size": 10000,
+}
+
+
+def job_config(preset: str = "lab", **overrides) -> dict:
+    """A job configuration: ``preset`` "lab" (tuned) or "pyflink" (untouched), plus overrides.
+
+    Override keys use underscores or Flink's dotted keys: ``job_config(parallelism=2)``,
+    ``job_config(**{"state.backend.type": "rocksdb"})``.
+    """
+    presets = {"lab": LAB_DEFAULTS, "pyflink": PYFLINK_DEFAULTS}
+    if preset not in presets:
+        raise LabError(f"unknown job preset {preset!r}", hint=f"use one of {sorted(presets)}")
+    config = dict(presets[preset])
+    aliases = {"parallelism": "parallelism.default", "state_backend": "state.backend.type",
+               "checkpoint_interval": "execution.checkpointing.interval",
+               "execution_mode": "python.execution-mode"}
+    for key, value in overrides.items():
+        config[aliases.get(key, key)] = value
+    return config
+
+
+def remote_environment(config: dict | None = None, cluster=None):
+    """A PyFlink StreamExecutionEnvironment that submits to the lab's cluster."""
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.java_gateway import get_gateway
+
+    cluster = cluster or current()
+    host, port = _host_port(cluster.url)
+    gateway = get_gateway()
+    j_conf = gateway.jvm.org.apache.flink.configuration.Configuration()
+    settings = {"execution.target": "remote", "rest.address": host, "rest.port": port,
+                "python.executable": lab_python(), "python.client.executable": lab_python()}
+    settings.update(config or {})
+    for key, value in settings.items():
+        j_conf.setString(key, _flink_value(value))
+    j_env = gateway.jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(j_conf)
+    return StreamExecutionEnvironment(j_env)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    match = re.match(r"https?://([^:/]+):?(\d+)?", url)
+    return match.group(1), int(match.group(2) or 80)
+
+
+def _flink_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ";".join(map(str, value))
+    return str(value)
+
+
+def cancel_jobs_named(name: str, rest: RestClient, timeout: float = 30) -> list[str]:
+    """Cancel every active job called ``name``: re-running a cell must not leave a duplicate."""
+    doomed = [j["jid"] for j in rest.jobs() if j["name"] == name and j["state"] in ACTIVE_JOB_STATES]
+    for jid in doomed:
+        rest.cancel(jid)
+    for jid in doomed:
+        JobHandle(jid, name, rest).wait_terminal(timeout)
+    return doomed
+
+
+def submit(build: Callable, *, name: str, config: dict | None = None, restore_from: str | None = None,
+           allow_non_restored_state: bool = False, replace: bool = True, cluster=None) -> "JobHandle":
+    """Build a pipeline with ``build(env)`` and run it on the cluster as job ``name``.
+
+    ``config`` is a job configuration (see :func:`job_config`; default: the lab preset).
+    ``restore_from`` resumes from a savepoint or retained checkpoint path.
+    """
+    cluster = cluster or current()
+    config = dict(job_config() if config is None else config)
+    if restore_from:
+        config["execution.state-recovery.path"] = str(restore_from)
+        config["execution.state-recovery.ignore-unclaimed-state"] = allow_non_restored_state
+    if replace:
+        cancel_jobs_named(name, cluster.rest)
+    env = remote_environment(config, cluster)
+    build(env)
+    job_client = env.execute_async(name)
+    job_id = str(job_client.get_job_id())
+    return JobHandle(job_id, name, cluster.rest, resubmit_with=JobRecipe(build, name, config, cluster))
+
+
+def submit_sql(statements: list[str], *, name: str, config: dict | None = None, replace: bool = True,
+               prepare: Callable | None = None, cluster=None) -> "JobHandle":
+    """Run JVM-only Flink SQL as job ``name``: DDL statements, then one INSERT.
+
+    ``prepare(t_env, env)`` may register tables first (e.g. a view over a DataStream).
+    """
+    from pyflink.table import StreamTableEnvironment
+
+    cluster = cluster or current()
+    config = dict(job_config() if config is None else config)
+    config["pipeline.name"] = name
+    if replace:
+        cancel_jobs_named(name, cluster.rest)
+    env = remote_environment(config, cluster)
+    t_env = StreamTableEnvironment.create(env)
+    if prepare:
+        prepare(t_env, env)
+    *ddl, insert = statements
+    for statement in ddl:
+        t_env.execute_sql(statement)
+    result = t_env.execute_sql(insert)
+    job_id = str(result.get_job_client().get_job_id())
+    return JobHandle(job_id, name, cluster.rest)
+
+
+def run_script(script: str | Path, *args: str, config: dict | None = None, cluster=None,
+               timeout: float = 120) -> "JobHandle":
+    """Submit a standalone PyFlink script with ``flink run -d -py`` (detached).
+
+    The script must build its job under ``if __name__ == "__main__":`` (the Python workers
+    import it again). Slower than :func:`submit` (a client JVM starts), but it is how jobs are
+    deployed outside a notebook.
+    """
+    from .distribution import find_java, flink_distribution
+
+    cluster = cluster or current()
+    dist = flink_distribution()
+    host, port = _host_port(cluster.url)
+    dynamic = {"rest.address": host, "rest.port": port, **(config or {})}
+    cmd = ["bash", str(dist.bin / "flink"), "run", "-d", "-pyclientexec", lab_python(),
+           "-pyexec", lab_python(), *[f"-D{k}={_flink_value(v)}" for k, v in dynamic.items()],
+           "-py", str(script), *args]
+    env = {**__import__("os").environ, "JAVA_HOME": str(find_java().home)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    match = re.search(r"JobID ([0-9a-f]{32})", done.stdout + done.stderr)
+    if done.returncode != 0 or not match:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise JobFailed(f"`flink run -py {script}` failed (exit {done.returncode}):\n{tail}")
+    job_id = match.group(1)
+    return JobHandle(job_id, cluster.rest.job(job_id)["name"], cluster.rest)
+
+
+@dataclass
+class JobRecipe:
+    """How a job was built, so it can be submitted again from a savepoint or checkpoint."""
+    build: Callable
+    name: str
+    config: dict
+    cluster: object = field(repr=False)
+
+
+class JobHandle:
+    """A running (or finished) job on the cluster, steered over REST."""
+
+    def __init__(self, job_id: str, name: str, rest: RestClient, resubmit_with: JobRecipe | None = None):
+        self.job_id = job_id
+        self.name = name
+        self.rest = rest
+        self._recipe = resubmit_with
+
+    def __repr__(self) -> str:
+        return f"JobHandle({self.name!r}, {self.job_id})"
+
+    def _repr_markdown_(self) -> str:
+        return f"job **{self.name}** `{self.job_id}`: **{self.state()}**"
+
+    # --- state --------------------------------------------------------------------------
+    def state(self) -> str:
+        return self.rest.job(self.job_id)["state"]
+
+    def detail(self) -> dict:
+        return self.rest.job(self.job_id)
+
+    def vertices(self) -> list[dict]:
+        """``[{"id", "name", "parallelism", "status"}]`` in topological order."""
+        return [{k: v[k] for k in ("id", "name", "parallelism", "status")} for v in self.detail()["vertices"]]
+
+    def _wait(self, done: Callable[[dict], bool], timeout: float, what: str, poll: float = 0.3) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            detail = self.detail()
+            if done(detail):
+                return detail
+            if detail["state"] == "FAILED":
+                raise JobFailed(f"job {self.name!r} failed: {self.root_cause()}")
+            if detail["state"] in TERMINAL_JOB_STATES:
+                raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
+                                hint="something cancelled or stopped it: `job.exceptions()` and `labkit status` tell more")
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"job {self.name!r} not {what} after {timeout:.0f}s (state {detail['state']})")
+            time.sleep(poll)
+
+    def wait_running(self, timeout: float = 120) -> "JobHandle":
+        """Wait until the job and every task of it run (records can flow), or it already finished."""
+        self._wait(lambda d: d["state"] == "FINISHED" or d["state"] == "RUNNING"
+                   and all(v["status"] in ("RUNNING", "FINISHED") for v in d["vertices"]),
+                   timeout, "running")
+        return self
+
+    def wait_finished(self, timeout: float = 300) -> "JobHandle":
+        self._wait(lambda d: d["state"] == "FINISHED", timeout, "finished")
+        return self
+
+    def wait_terminal(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while (state := self.state()) not in TERMINAL_JOB_STATES:
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"job {self.name!r} still {state} after {timeout:.0f}s")
+            time.sleep(0.2)
+        return state
+
+    def cancel(self, wait: bool = True) -> None:
+        if self.state() in TERMINAL_JOB_STATES:
+            return
+        self.rest.cancel(self.job_id)
+        if wait:
+            self.wait_terminal()
+
+    # --- what happened ------------------------------------------------------------------
+    def config(self) -> dict:
+        """The job's configuration as the cluster reports it (not as the code intended), flat:
+        ``job-parallelism``, ``restart-strategy``, ``object-reuse-mode`` and, prefixed with
+        ``checkpoints.``, the checkpoint config (``mode``, ``interval``, ``state_backend``,
+        ``checkpoint_storage``, ``unaligned_checkpoints``, ``externalization``...).
+
+        Python execution options (bundle size, execution mode) are compiled into the Python
+        operators and are not reported by the REST API.
+        """
+        flat = {k: v for k, v in self.rest.job_config(self.job_id)["execution-config"].items() if k != "user-config"}
+        flat.update({f"checkpoints.{k}": v for k, v in self.rest.checkpoint_config(self.job_id).items()})
+        return flat
+
+    def exceptions(self) -> list[dict]:
+        """Failures of this job, newest first: ``[{"timestamp", "exception", "task", "root"}]``."""
+        raw = self.rest.job_exceptions(self.job_id)
+        return [{"timestamp": e.get("timestamp"), "exception": e.get("exceptionName", ""),
+                 "task": e.get("taskName"), "root": _first_line(e.get("stacktrace", ""))}
+                for e in raw.get("exceptionHistory", {}).get("entries", [])]
+
+    def root_cause(self) -> str:
+        history = self.exceptions()
+        if not history:
+            raw = self.rest.job_exceptions(self.job_id)
+            return _first_line(raw.get("root-exception", "")) or "no exception recorded"
+        from .rest import _root_cause_line
+        raw = self.rest.job_exceptions(self.job_id)["exceptionHistory"]["entries"][0]
+        return _root_cause_line(raw.get("stacktrace", "")) or history[0]["root"]
+
+    def restarts(self) -> int:
+        """How many times the job restarted (failures recorded in its exception history)."""
+        return len(self.exceptions())
+
+    def checkpoints(self) -> dict:
+        return self.rest.checkpoints(self.job_id)
+
+    def latest_checkpoint(self) -> str | None:
+        """External path of the latest completed checkpoint, if any."""
+        latest = (self.checkpoints().get("latest") or {}).get("completed")
+        return latest.get("external_path") if latest else None
+
+    def wait_for_checkpoints(self, count: int = 1, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.checkpoints()
+            if stats["counts"]["completed"] >= count:
+                return stats
+            if self.state() in TERMINAL_JOB_STATES:
+                raise JobFailed(f"job {self.name!r} ended before {count} checkpoint(s) completed")
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"only {stats['counts']['completed']} of {count} checkpoint(s) after {timeout:.0f}s",
+                                 hint="is checkpointing enabled (execution.checkpointing.interval)?")
+            time.sleep(0.3)
+
+    # --- savepoints ---------------------------------------------------------------------
+    def savepoint(self, target: str | None = None, timeout: float = 120) -> str:
+        """Trigger a savepoint and wait for it; returns its location."""
+        trigger = self.rest.trigger_savepoint(self.job_id, target)
+        return self._await_savepoint(trigger, timeout)
+
+    def stop_with_savepoint(self, target: str | None = None, drain: bool = False, timeout: float = 120) -> str:
+        """Stop the job after a final savepoint; returns the savepoint's location."""
+        trigger = self.rest.stop_with_savepoint(self.job_id, target, drain=drain)
+        location = self._await_savepoint(trigger, timeout)
+        self.wait_terminal()
+        return location
+
+    def _await_savepoint(self, trigger: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.rest.savepoint_status(self.job_id, trigger)
+            if status["status"] == "COMPLETED":
+                if "failure_cause" in status:
+                    raise SavepointFailed(f"savepoint of job {self.name!r} failed: {status['failure_cause']}")
+                return status["location"]
+            time.sleep(0.2)
+        raise JobTimeout(f"savepoint of job {self.name!r} not complete after {timeout:.0f}s")
+
+    def resubmit(self, restore_from: str | None, **config_overrides) -> "JobHandle":
+        """Submit the same pipeline again, resuming from a savepoint/checkpoint path."""
+        if self._recipe is None:
+            raise LabError(f"job {self.name!r} was not submitted by labkit.submit here, so it cannot be rebuilt",
+                           hint="submit it again with lk.submit(build, name=..., restore_from=path)")
+        recipe = self._recipe
+        config = {**recipe.config, **config_overrides}
+        config.pop("execution.state-recovery.path", None)
+        return submit(recipe.build, name=recipe.name, config=config, restore_from=restore_from,
+                      cluster=recipe.cluster)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""

@@ -1,0 +1,197 @@
+"""Background sampling of a job's metrics from the REST API into a pandas DataFrame.
+
+One sampler per job name: starting a new one (e.g. by re-running a notebook cell) stops the
+previous. Sampling stops by itself when the job reaches a terminal state.
+
+Columns of :meth:`MetricsSampler.frame`: ``t`` (seconds since start), ``job_state``, then
+``<vertex>.<metric>`` per vertex (``sum`` over subtasks for counts and rates, ``max`` for
+busy/backpressured time, ``min`` for the input watermark), ``job.<metric>`` (checkpoints,
+restarts) and ``tm.<metric>`` summed over TaskManagers (memory).
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .errors import LabError
+from .rest import TERMINAL_JOB_STATES
+
+# metric -> how to aggregate it over a vertex's subtasks
+VERTEX_METRICS: dict[str, str] = {
+    "numRecordsIn": "sum",
+    "numRecordsOut": "sum",
+    "numRecordsInPerSecond": "sum",
+    "numRecordsOutPerSecond": "sum",
+    "busyTimeMsPerSecond": "max",
+    "backPressuredTimeMsPerSecond": "max",
+    "currentInputWatermark": "min",
+}
+JOB_METRICS = ("lastCheckpointDuration", "lastCheckpointSize", "lastCheckpointFullSize",
+               "numberOfCompletedCheckpoints", "numberOfFailedCheckpoints", "numRestarts")
+TASKMANAGER_METRICS = ("Status.JVM.Memory.Heap.Used", "Status.Flink.Memory.Managed.Used",
+                       "Status.JVM.CPU.Load")
+
+# Flink reports "no watermark yet" as Long.MIN_VALUE.
+NO_WATERMARK = -(2**63) + 1
+
+_active: dict[str, "MetricsSampler"] = {}
+
+
+@dataclass(frozen=True)
+class Vertex:
+    id: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        """Short, readable name: the first of the chained operators Flink lists in a vertex name."""
+        first = self.name.split(" -> ")[0]
+        first = re.sub(r"\[\d+\]", "", first.removeprefix("Source: "))
+        return first.replace(":", "").strip()[:40]
+
+
+class MetricsSampler:
+    def __init__(self, job, interval: float = 1.0, vertex_metrics: dict[str, str] | None = None,
+                 job_metrics=JOB_METRICS, taskmanager_metrics=TASKMANAGER_METRICS):
+        if interval <= 0:
+            raise LabError(f"sampling interval must be positive, got {interval}")
+        self.job = job
+        self.interval = interval
+        self.vertex_metrics = vertex_metrics or VERTEX_METRICS
+        self.job_metrics = tuple(job_metrics)
+        self.taskmanager_metrics = tuple(taskmanager_metrics)
+        self.rows: list[dict] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self._lock = threading.Lock()
+        self._names: dict[str, list[str]] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> "MetricsSampler":
+        previous = _active.get(self.job.name)
+        if previous is not None and previous is not self:
+            previous.stop()
+        _active[self.job.name] = self
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"labkit-sampler-{self.job.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        if _active.get(self.job.name) is self:
+            del _active[self.job.name]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> "MetricsSampler":
+        """Block until sampling ends (the job finished or :meth:`stop` was called)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                row = self.sample()
+                with self._lock:
+                    self.rows.append(row)
+                if row["job_state"] in TERMINAL_JOB_STATES:
+                    break
+            except LabError as exc:  # a down cluster ends sampling with a recorded reason
+                self.errors.append(str(exc).splitlines()[0])
+                if len(self.errors) >= 5:
+                    break
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+        if _active.get(self.job.name) is self:
+            del _active[self.job.name]
+
+    # --- one sample ---------------------------------------------------------------------
+    def sample(self) -> dict:
+        rest, job_id = self.job.rest, self.job.job_id
+        detail = rest.job(job_id)
+        row: dict = {"t": round(time.monotonic() - self._t0, 3), "wall": time.time(), "job_state": detail["state"]}
+        if detail["state"] == "RUNNING":
+            for v in detail["vertices"]:
+                vertex = Vertex(v["id"], v["name"])
+                wanted = self._available(vertex)
+                if not wanted:
+                    continue
+                metrics = rest.subtask_metrics(job_id, vertex.id, wanted)
+                for name, agg in self.vertex_metrics.items():
+                    if name in metrics and agg in metrics[name]:
+                        value = float(metrics[name][agg])  # the API sends "NaN" as a string
+                        if name == "currentInputWatermark" and value <= NO_WATERMARK:
+                            value = float("nan")
+                        row[f"{vertex.label}.{name}"] = value
+            for name, value in rest.job_metrics(job_id, self.job_metrics).items():
+                row[f"job.{name}"] = value
+        if self.taskmanager_metrics:
+            for tm in rest.taskmanagers():
+                for name, value in rest.taskmanager_metrics(tm["id"], self.taskmanager_metrics).items():
+                    row[f"tm.{name}"] = row.get(f"tm.{name}", 0.0) + value
+        return row
+
+    def _available(self, vertex: Vertex) -> list[str]:
+        """The wanted metrics this vertex has: the aggregating endpoint answers nothing at all
+        if one name is unknown (a source has no input watermark)."""
+        if vertex.id not in self._names:
+            names = {n.split(".", 1)[1] for n in self.job.rest.vertex_metric_names(self.job.job_id, vertex.id) if "." in n}
+            if not names:
+                return []  # not registered yet: ask again next time
+            self._names[vertex.id] = [m for m in self.vertex_metrics if m in names]
+        return self._names[vertex.id]
+
+    # --- results ------------------------------------------------------------------------
+    def frame(self) -> pd.DataFrame:
+        with self._lock:
+            rows = list(self.rows)
+        return pd.DataFrame(rows).set_index("t") if rows else pd.DataFrame()
+
+    def vertex_labels(self) -> list[str]:
+        frame = self.frame()
+        return list(dict.fromkeys(c.rsplit(".", 1)[0] for c in frame.columns
+                                  if c.endswith(".numRecordsIn") and not c.startswith(("job.", "tm."))))
+
+
+def sample(job, interval: float = 1.0, **kwargs) -> MetricsSampler:
+    """Start sampling ``job`` in the background (stopping an earlier sampler of the same job)."""
+    return MetricsSampler(job, interval, **kwargs).start()
+
+
+def steady_rate(frame: pd.DataFrame, column: str, settle: float = 0.1, min_span: float = 2.0) -> float:
+    """Records/s of a cumulative counter while it was climbing, ignoring start-up and the tail.
+
+    Uses the samples between the first non-zero value and the last one before the counter
+    stopped moving, dropping the first ``settle`` fraction of that span (warm-up).
+    """
+    if column not in frame:
+        raise LabError(f"no samples of {column!r}", hint=f"sampled columns: {sorted(frame.columns)}")
+    series = frame[column].dropna()
+    series = series[series > 0]
+    if len(series) < 3:
+        return float("nan")
+    final = series.iloc[-1]
+    climbing = series[series < final]
+    if len(climbing) < 2:
+        return float("nan")
+    start = climbing.index[0] + settle * (climbing.index[-1] - climbing.index[0])
+    window = series[(series.index >= start)]
+    window = window[window <= final]
+    # the first sample at the final value closes the window
+    end_t = series[series >= final].index[0]
+    t0 = window.index[0]
+    if end_t - t0 < min_span:
+        return float("nan")
+    return float((final - window.iloc[0]) / (end_t - t0))

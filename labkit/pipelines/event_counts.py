@@ -1,0 +1,48 @@
+"""Replayed user events counted by type, malformed lines counted by reason.
+
+events dir (FileSource, monitored) -> ParseEvents -> count per event_type ─┐
+                                         └ side output: count per reason ──┴> "kind,key,count" files
+
+Counts are emitted on every update, so the newest line per key is its running total.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction
+from pyflink.datastream.state import ValueStateDescriptor
+
+from .common import read_lines, text_sink
+from .events import parsed_events
+
+
+class RunningCount(KeyedProcessFunction):
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+    def process_element(self, value, ctx):
+        count = (self.count.value() or 0) + 1
+        self.count.update(count)
+        yield f"{self.kind},{ctx.get_current_key()},{count}"
+
+
+def build(env, *, events_dir: Path, output: Path, monitor_seconds: float | None = 0.5) -> None:
+    events, malformed = parsed_events(env, events_dir, monitor_seconds)
+    by_type = events.key_by(lambda e: e.event_type, key_type=Types.STRING()) \
+        .process(RunningCount("type"), output_type=Types.STRING()).name("count-by-type")
+    by_reason = malformed.key_by(lambda bad: bad[0], key_type=Types.STRING()) \
+        .process(RunningCount("malformed"), output_type=Types.STRING()).name("count-malformed")
+    by_type.union(by_reason).sink_to(text_sink(output)).name("results")
+
+
+def read_totals(output: Path) -> dict[str, dict[str, int]]:
+    """{"type": {event_type: count}, "malformed": {reason: count}} from the newest lines."""
+    totals: dict[str, dict[str, int]] = {"type": {}, "malformed": {}}
+    for line in read_lines(output):
+        kind, key, count = line.split(",")
+        totals[kind][key] = max(totals[kind].get(key, 0), int(count))
+    return totals

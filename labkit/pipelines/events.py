@@ -1,0 +1,39 @@
+"""User events from files: parsing with validation, malformed lines to a side output."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyflink.common import Duration, Types, WatermarkStrategy
+from pyflink.datastream import OutputTag, ProcessFunction
+from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
+
+from ..data import parse_event
+from ..errors import MalformedEvent
+
+# (reason, raw line): every malformed event is kept, with why it was rejected.
+MALFORMED = OutputTag("malformed", Types.TUPLE([Types.STRING(), Types.STRING()]))
+
+
+class ParseEvents(ProcessFunction):
+    """JSON line -> UserEvent; a line that does not parse goes to MALFORMED, never crashes the job."""
+
+    def process_element(self, line, ctx):
+        try:
+            yield parse_event(line)
+        except MalformedEvent as bad:
+            yield MALFORMED, (bad.reason, line)
+
+
+def line_source(env, path: Path, monitor_seconds: float | None = None, name: str = "events"):
+    """Lines of the files under ``path``; with ``monitor_seconds``, keep watching for new files."""
+    builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path))
+    if monitor_seconds:
+        builder = builder.monitor_continuously(Duration.of_millis(int(monitor_seconds * 1000)))
+    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
+
+
+def parsed_events(env, path: Path, monitor_seconds: float | None = None):
+    """(events, malformed): the parsed UserEvent stream and its side output of (reason, line)."""
+    events = line_source(env, path, monitor_seconds).process(
+        ParseEvents(), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
+    return events, events.get_side_output(MALFORMED)

@@ -1,0 +1,105 @@
+"""Where a lab lives and which ports it uses. Environment variables override every default.
+
+LABKIT_REST_URL      attach to an already running cluster (e.g. docker-compose) instead of
+                     starting one; fault hooks that need local processes are then unavailable.
+LABKIT_HOME          parent folder of all labs (default ~/.flink-state-lab)
+LABKIT_LAB           lab name, one folder and one cluster per name (default "default")
+LABKIT_PORT_OFFSET   added to every fixed port, so several labs run side by side
+LABKIT_SLOTS         task slots per TaskManager (default 4)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+BASE_REST_PORT = 8081
+BASE_RPC_PORT = 6123
+LOOPBACK = "127.0.0.1"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        from .errors import LabError
+        raise LabError(f"{name}={raw!r} is not a whole number", hint=f"unset {name} or give it a number")
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    name: str = "default"
+    home: Path = Path.home() / ".flink-state-lab"
+    port_offset: int = 0
+    slots: int = 4
+    taskmanager_memory: str = "1728m"
+    jobmanager_memory: str = "1024m"
+    rest_url: str | None = None
+    extra_config: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "LabSettings":
+        settings = cls(
+            name=os.environ.get("LABKIT_LAB", "default"),
+            home=Path(os.environ.get("LABKIT_HOME", str(Path.home() / ".flink-state-lab"))),
+            port_offset=_env_int("LABKIT_PORT_OFFSET", 0),
+            slots=_env_int("LABKIT_SLOTS", 4),
+            rest_url=os.environ.get("LABKIT_REST_URL") or None,
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def attached(self) -> bool:
+        return self.rest_url is not None
+
+    @property
+    def lab_dir(self) -> Path:
+        return self.home / self.name
+
+    @property
+    def rest_port(self) -> int:
+        return BASE_REST_PORT + self.port_offset
+
+    @property
+    def rpc_port(self) -> int:
+        return BASE_RPC_PORT + self.port_offset
+
+    @property
+    def url(self) -> str:
+        return self.rest_url.rstrip("/") if self.rest_url else f"http://{LOOPBACK}:{self.rest_port}"
+
+    # The lab's folders: one place for everything a learner may want to look at or delete.
+    @property
+    def conf_dir(self) -> Path:
+        return self.lab_dir / "conf"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.lab_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.lab_dir / "run"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.lab_dir / "lib"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.lab_dir / "checkpoints"
+
+    @property
+    def savepoint_dir(self) -> Path:
+        return self.lab_dir / "savepoints"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.lab_dir / "output"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.lab_dir / "data"

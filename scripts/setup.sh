@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Sets up Flink State Lab on a fresh Debian/Ubuntu machine (or any machine with Python 3.11):
+#   - makes sure Java 17 is there (installs it with apt where that is allowed),
+#   - creates .venv with Python 3.11 and the pinned dependencies, and labkit itself (editable).
+# Safe to run again: it only reinstalls when requirements.txt or pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
+
+java_major() {
+  "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+find_java17() {
+  local candidates=()
+  [ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME/bin/java")
+  command -v java >/dev/null 2>&1 && candidates+=("$(command -v java)")
+  for j in /usr/lib/jvm/*17*/bin/java; do [ -x "$j" ] && candidates+=("$j"); done
+  for j in "${candidates[@]}"; do
+    [ -x "$j" ] && [ "$(java_major "$j")" = "17" ] && { echo "$j"; return 0; }
+  done
+  return 1
+}
+
+# --- Java 17 -------------------------------------------------------------------------------
+if java17=$(find_java17); then
+  say "Java 17: $java17"
+else
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    say "Java 17 not found: installing openjdk-17-jre-headless with apt"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null \
+      || die "apt could not install openjdk-17-jre-headless. Install a Java 17 yourself (e.g. 'conda env create -f environment.yml', which brings openjdk 17) and set JAVA_HOME."
+    java17=$(find_java17) || die "Java 17 was installed but not found; set JAVA_HOME to it."
+    say "Java 17: $java17"
+  else
+    die "Java 17 is required and cannot be installed automatically here. Install it:
+    Debian/Ubuntu:  sudo apt-get install -y openjdk-17-jre-headless
+    macOS:          brew install openjdk@17
+    conda:          conda env create -f environment.yml   (includes openjdk 17)
+  then set JAVA_HOME if it is not the default java, and run this again."
+  fi
+fi
+
+# --- Python 3.11 and the pinned dependencies ---------------------------------------------------
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] || die "Python 3.11 is required (apache-flink 2.3 and the pinned stack). Install python3.11, or use 'conda env create -f environment.yml'."
+
+stamp=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ -x .venv/bin/python ] && [ "$(cat .venv/.labkit-stamp 2>/dev/null)" = "$stamp" ]; then
+  say "environment .venv is up to date"
+else
+  if [ ! -x .venv/bin/python ]; then
+    say "creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv || die "could not create a virtual environment: install the venv module (Debian: sudo apt-get install -y python3.11-venv)"
+  fi
+  say "installing the pinned dependencies (first time: about 2 minutes)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  echo "$stamp" > .venv/.labkit-stamp
+fi
+.venv/bin/labkit doctor >/dev/null 2>&1 || true
+say "ready: .venv/bin/labkit doctor checks the machine; 'make lab' starts the lab"

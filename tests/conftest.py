@@ -1,0 +1,55 @@
+"""One real Flink cluster per test session, in its own lab (own ports and folder)."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+TEST_LAB = "pytest"
+TEST_PORT_OFFSET = 300  # 8381/6423: stays clear of a learner's lab on the default ports
+
+
+@pytest.fixture(scope="session")
+def lab_env(tmp_path_factory):
+    """Environment of the test lab; notebooks run by the tests inherit it."""
+    home = tmp_path_factory.mktemp("labhome")
+    env = {"LABKIT_HOME": str(home), "LABKIT_LAB": TEST_LAB, "LABKIT_PORT_OFFSET": str(TEST_PORT_OFFSET),
+           "LABKIT_HEADLESS": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    os.environ.pop("LABKIT_REST_URL", None)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def cluster(lab_env):
+    import labkit as lk
+    from labkit.cluster import LocalCluster
+
+    started = time.monotonic()
+    lab = lk.up()
+    print(f"\ntest lab up in {time.monotonic() - started:.1f}s at {lab.url}")
+    yield lab
+    stopped = lab.down()
+    leftovers = LocalCluster(lab.settings).processes()
+    assert not leftovers, f"processes left after down(): {leftovers} (stopped {stopped})"
+
+
+@pytest.fixture()
+def healthy_cluster(cluster):
+    """The session cluster with exactly one TaskManager and no running job (fault tests change it)."""
+    for job in cluster.rest.jobs():
+        if job["state"] not in ("FINISHED", "FAILED", "CANCELED"):
+            cluster.rest.cancel(job["jid"])
+    taskmanagers = [p for p in cluster.processes() if p.role == "taskmanager"]
+    if not taskmanagers:
+        cluster.start_taskmanager()
+    cluster.wait_until(lambda o: o["taskmanagers"] == 1 and o["slots_available"] == o["slots_total"], 90,
+                       "one TaskManager with all slots free")
+    return cluster

@@ -1,0 +1,218 @@
+"""The lab's cluster, jobs and fault hooks, on a real local Flink cluster."""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import replace
+
+import pytest
+
+import labkit as lk
+from labkit.cluster import AttachedCluster, LocalCluster
+from labkit.pipelines import keyed_count as kc
+from labkit.pipelines.common import output_dir
+
+pytestmark = pytest.mark.cluster
+
+CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
+
+
+def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None,
+              restore_from: str | None = None, fresh: bool = True):
+    out = output_dir(name, fresh=fresh)
+    job = lk.submit(lambda env: kc.build(env, records=records, keys=keys, output=out, rate=rate),
+                    name=name, config=lk.job_config(**(config or {})), restore_from=restore_from)
+    return job, out
+
+
+def test_cluster_is_ready_on_loopback_with_all_slots(cluster):
+    overview = cluster.overview()
+    assert overview["taskmanagers"] >= 1 and overview["slots_total"] >= 4
+    config = cluster.rest.cluster_config()
+    assert config["rest.bind-address"] == "127.0.0.1"
+    assert config["rest.port"] == str(cluster.settings.rest_port)
+    roles = sorted(p.role for p in cluster.processes())
+    assert roles.count("jobmanager") == 1 and roles.count("taskmanager") >= 1
+
+
+def test_up_again_reuses_the_running_lab(cluster):
+    pids = sorted(p.pid for p in cluster.processes() if p.role == "jobmanager")
+    started = time.monotonic()
+    lk.up()
+    assert time.monotonic() - started < 5
+    assert sorted(p.pid for p in cluster.processes() if p.role == "jobmanager") == pids
+
+
+def test_keyed_count_is_exact_and_the_job_reports_its_config(healthy_cluster):
+    job, out = count_job("t-count", records=20_000, keys=100)
+    job.wait_finished(240)
+    assert kc.read_counts(out) == kc.expected_counts(20_000, 100)
+    config = job.config()
+    assert config["job-parallelism"] == 2  # the lab preset
+    assert config["checkpoints.state_backend"] == "HashMapStateBackend"
+
+
+def test_rocksdb_and_checkpointing_are_what_the_running_job_reports(healthy_cluster):
+    job, _ = count_job("t-rocks", records=1_000_000, keys=50, rate=2000,
+                       config={**CHECKPOINTED, "state.backend.type": "rocksdb"})
+    job.wait_running()
+    stats = job.wait_for_checkpoints(1, timeout=90)
+    config = job.config()
+    assert config["checkpoints.state_backend"] == "EmbeddedRocksDBStateBackend"
+    assert config["checkpoints.interval"] == 1000
+    completed = stats["latest"]["completed"]
+    assert completed["status"] == "COMPLETED" and completed["state_size"] > 0
+    job.cancel()
+    assert job.state() == "CANCELED"
+
+
+def test_resubmitting_a_job_name_replaces_the_running_one(healthy_cluster):
+    first, _ = count_job("t-dup", records=10_000_000, keys=10, rate=1000)
+    first.wait_running()
+    second, _ = count_job("t-dup", records=10_000_000, keys=10, rate=1000)
+    assert first.state() == "CANCELED"
+    running = [j for j in healthy_cluster.rest.jobs() if j["name"] == "t-dup" and j["state"] == "RUNNING"]
+    assert [j["jid"] for j in running] in ([second.job_id], [])
+    second.wait_running()
+    second.cancel()
+
+
+def test_sampled_metrics_are_plausible(healthy_cluster):
+    rate = 2000
+    job, _ = count_job("t-metrics", records=10_000_000, keys=100, rate=rate, config=CHECKPOINTED)
+    job.wait_running()
+    sampler = lk.sample(job, interval=0.5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        frame = sampler.frame()
+        if "count-per-key.numRecordsIn" in frame and frame["count-per-key.numRecordsIn"].max() > 4 * rate:
+            break
+        time.sleep(1)
+    job.cancel()
+    sampler.wait(15)
+    frame = sampler.frame()
+    assert not sampler.running
+    measured = lk.steady_rate(frame, "count-per-key.numRecordsIn")
+    assert 0.6 * rate <= measured <= 1.4 * rate, measured
+    busy = frame["count-per-key.busyTimeMsPerSecond"].dropna()
+    assert ((busy >= 0) & (busy <= 1000)).all() and busy.max() > 0
+    assert frame["tm.Status.JVM.Memory.Heap.Used"].dropna().min() > 10 * 2**20
+    assert frame["job.numberOfCompletedCheckpoints"].max() >= 1
+
+
+def test_stop_with_savepoint_then_resume_continues_the_counts_exactly(healthy_cluster):
+    records, keys = 30_000, 20
+    job, out = count_job("t-savepoint", records=records, keys=keys, rate=3000, config=CHECKPOINTED)
+    job.wait_running()
+    time.sleep(4)
+    location = job.savepoint()
+    assert location.startswith("file:") and (healthy_cluster.settings.savepoint_dir / location.rsplit("/", 1)[1]).is_dir()
+    stopped_at = job.stop_with_savepoint()
+    assert job.state() == "FINISHED" and kc.read_counts(out) == {}  # stopped before the end: no final counts
+    resumed = job.resubmit(stopped_at)
+    resumed.wait_finished(240)
+    assert resumed.checkpoints()["latest"]["restored"]["is_savepoint"] is True
+    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+
+
+def test_savepoint_to_an_unwritable_target_fails_clearly(healthy_cluster):
+    job, _ = count_job("t-badsavepoint", records=10_000_000, keys=10, rate=1000)
+    job.wait_running()
+    with pytest.raises(lk.SavepointFailed) as info:
+        job.savepoint("file:///proc/no-savepoints-here", timeout=60)
+    assert "savepoint" in str(info.value).lower() and info.value.hint
+    assert job.state() == "RUNNING"
+    job.cancel()
+
+
+def test_killed_taskmanager_restarts_the_job_from_its_checkpoint_exactly(healthy_cluster):
+    records, keys = 40_000, 30
+    job, out = count_job("t-failover", records=records, keys=keys, rate=2500, config=CHECKPOINTED)
+    job.wait_running()
+    job.wait_for_checkpoints(2, timeout=90)
+    killed = healthy_cluster.kill_taskmanager()
+    assert killed not in [p.pid for p in healthy_cluster.processes()]
+    healthy_cluster.start_taskmanager()
+    job.wait_finished(300)
+    assert job.restarts() >= 1
+    assert job.checkpoints()["counts"]["restored"] >= 1
+    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+
+
+def test_second_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
+    slots = healthy_cluster.overview()["slots_total"]
+    healthy_cluster.start_taskmanager()
+    overview = healthy_cluster.overview()
+    assert overview["taskmanagers"] == 2 and overview["slots_total"] == 2 * slots
+    assert "TaskManagerRunner" in healthy_cluster.logs("taskmanager", lines=400) or \
+        "TaskExecutor" in healthy_cluster.logs("taskmanager", lines=400)
+    assert "Starting" in healthy_cluster.logs("jobmanager", lines=2000)
+    healthy_cluster.kill_taskmanager(index=1)
+    healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1, 60, "the killed TaskManager to be noticed")
+
+
+def test_attached_cluster_speaks_rest_but_refuses_process_hooks(cluster):
+    attached = lk.up(settings=replace(cluster.settings, rest_url=cluster.url))
+    try:
+        assert isinstance(attached, AttachedCluster)
+        assert attached.overview()["taskmanagers"] >= 1
+        with pytest.raises(lk.NotSupportedOnAttachedCluster):
+            attached.kill_taskmanager()
+    finally:
+        lk.up()  # back to the local lab for the other tests
+
+
+def test_busy_port_gives_a_clear_error(cluster, tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        settings = replace(cluster.settings, name="busy-port", home=tmp_path, port_offset=port - 8081)
+        with pytest.raises(lk.PortBusy) as info:
+            LocalCluster(settings).up()
+    assert str(port) in str(info.value) and "LABKIT_PORT_OFFSET" in str(info.value)
+    assert not LocalCluster(settings).processes()
+
+
+def test_unreachable_cluster_is_a_clear_error(cluster):
+    from labkit.rest import RestClient
+    with pytest.raises(lk.ClusterDown) as info:
+        RestClient("http://127.0.0.1:9", timeout=2).overview()
+    assert "labkit up" in str(info.value)
+
+
+def test_flink_run_submits_a_script(healthy_cluster, tmp_path):
+    out = output_dir("t-script")
+    script = tmp_path / "count_job.py"
+    script.write_text(
+        "import sys\n"
+        "from pyflink.datastream import StreamExecutionEnvironment\n"
+        "from labkit.pipelines import keyed_count as kc\n"
+        "if __name__ == '__main__':\n"
+        "    env = StreamExecutionEnvironment.get_execution_environment()\n"
+        "    kc.build(env, records=5000, keys=7, output=sys.argv[1])\n"
+        "    env.execute('t-script')\n")
+    job = lk.run_script(script, str(out))
+    assert job.name == "t-script"
+    job.wait_finished(240)
+    assert kc.read_counts(out) == kc.expected_counts(5000, 7)
+
+
+def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp_path):
+    second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path, port_offset=cluster.settings.port_offset + 10))
+    second.up()
+    try:
+        assert cluster.is_up() and second.is_up() and cluster.url != second.url
+        job, _ = count_job("t-second", records=10_000_000, keys=10, rate=1000)
+        job_on_second = lk.submit(lambda env: kc.build(env, records=10_000_000, keys=10, rate=1000,
+                                                       output=tmp_path / "out"), name="t-second", cluster=second)
+        job_on_second.wait_running()
+        deadline = time.monotonic() + 60
+        while not any(p.role == "python-worker" for p in second.processes()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert any(p.role == "python-worker" for p in second.processes())
+    finally:
+        second.down()
+    assert second.processes() == []
+    assert cluster.is_up() and job.state() == "RUNNING"  # the other lab is untouched
+    job.cancel()

@@ -1,0 +1,51 @@
+"""The chapter notebooks: committed clean, parameterised, and the tour runs end to end."""
+import json
+
+import nbformat
+import pytest
+
+from labkit.errors import UnknownChapter
+from labkit.runner import chapters, find_chapter, run_chapter
+
+NOTEBOOKS = list(chapters().values())
+
+
+def test_there_is_a_tour():
+    assert find_chapter("00").name == "00_lab_tour.ipynb"
+    assert find_chapter("lab_tour") == find_chapter("00_lab_tour.ipynb")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_has_a_parameters_cell_with_a_learner_size(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    assert 'size = "learner"' in tagged[0].source
+
+
+def test_unknown_chapter_says_which_exist():
+    with pytest.raises(UnknownChapter) as info:
+        find_chapter("99")
+    assert "00_lab_tour" in str(info.value)
+
+
+@pytest.mark.cluster
+def test_tour_runs_headless_at_ci_size(cluster, tmp_path):
+    record = run_chapter("00", size="ci", out_dir=tmp_path)
+    assert record["status"] == "passed"
+    executed = nbformat.read(tmp_path / "00_lab_tour.ipynb", as_version=4)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 2, "the final dashboards should be rendered as figures"
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "exact: True" in printed and "✓ Exercise 00.1 passed" in printed and "✓ Exercise 00.2 passed" in printed
+    assert json.loads((tmp_path / "00_lab_tour.json").read_text())["status"] == "passed"
+    assert (tmp_path / "00_lab_tour" / "tour-count.metrics.csv").stat().st_size > 0
+    assert not [j for j in cluster.rest.jobs() if j["state"] == "RUNNING" and j["name"].startswith("tour-")]
