@@ -9,16 +9,17 @@ are imported there.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .distribution import lab_python
+from .distribution import find_java, flink_distribution, lab_python
 from .errors import JobFailed, JobTimeout, LabError, SavepointFailed
-from .rest import TERMINAL_JOB_STATES, RestClient
+from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
 from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
@@ -92,14 +93,13 @@ def _flink_value(value) -> str:
     return str(value)
 
 
-def cancel_jobs_named(name: str, rest: RestClient, timeout: float = 30) -> list[str]:
+def cancel_jobs_named(name: str, cluster, timeout: float = 30) -> list[str]:
     """Cancel every active job called ``name``: re-running a cell must not leave a duplicate."""
-    doomed = [j["jid"] for j in rest.jobs() if j["name"] == name and j["state"] in ACTIVE_JOB_STATES]
-    for jid in doomed:
-        rest.cancel(jid)
-    for jid in doomed:
-        JobHandle(jid, name, rest).wait_terminal(timeout)
-    return doomed
+    doomed = [JobHandle(j["jid"], name, cluster) for j in cluster.rest.jobs()
+              if j["name"] == name and j["state"] in ACTIVE_JOB_STATES]
+    for job in doomed:
+        job.cancel(timeout=timeout)
+    return [job.job_id for job in doomed]
 
 
 def submit(build: Callable, *, name: str, config: dict | None = None, restore_from: str | None = None,
@@ -115,12 +115,12 @@ def submit(build: Callable, *, name: str, config: dict | None = None, restore_fr
         config["execution.state-recovery.path"] = str(restore_from)
         config["execution.state-recovery.ignore-unclaimed-state"] = allow_non_restored_state
     if replace:
-        cancel_jobs_named(name, cluster.rest)
+        cancel_jobs_named(name, cluster)
     env = remote_environment(config, cluster)
     build(env)
     job_client = env.execute_async(name)
     job_id = str(job_client.get_job_id())
-    return JobHandle(job_id, name, cluster.rest, resubmit_with=JobRecipe(build, name, config, cluster))
+    return JobHandle(job_id, name, cluster, resubmit_with=JobRecipe(build, name, config))
 
 
 def submit_sql(statements: list[str], *, name: str, config: dict | None = None, replace: bool = True,
@@ -135,7 +135,7 @@ def submit_sql(statements: list[str], *, name: str, config: dict | None = None, 
     config = dict(job_config() if config is None else config)
     config["pipeline.name"] = name
     if replace:
-        cancel_jobs_named(name, cluster.rest)
+        cancel_jobs_named(name, cluster)
     env = remote_environment(config, cluster)
     t_env = StreamTableEnvironment.create(env)
     if prepare:
@@ -145,7 +145,7 @@ def submit_sql(statements: list[str], *, name: str, config: dict | None = None, 
         t_env.execute_sql(statement)
     result = t_env.execute_sql(insert)
     job_id = str(result.get_job_client().get_job_id())
-    return JobHandle(job_id, name, cluster.rest)
+    return JobHandle(job_id, name, cluster)
 
 
 def run_script(script: str | Path, *args: str, config: dict | None = None, cluster=None,
@@ -156,8 +156,6 @@ def run_script(script: str | Path, *args: str, config: dict | None = None, clust
     import it again). Slower than :func:`submit` (a client JVM starts), but it is how jobs are
     deployed outside a notebook.
     """
-    from .distribution import find_java, flink_distribution
-
     cluster = cluster or current()
     dist = flink_distribution()
     host, port = _host_port(cluster.url)
@@ -165,14 +163,14 @@ def run_script(script: str | Path, *args: str, config: dict | None = None, clust
     cmd = ["bash", str(dist.bin / "flink"), "run", "-d", "-pyclientexec", lab_python(),
            "-pyexec", lab_python(), *[f"-D{k}={_flink_value(v)}" for k, v in dynamic.items()],
            "-py", str(script), *args]
-    env = {**__import__("os").environ, "JAVA_HOME": str(find_java().home)}
+    env = {**os.environ, "JAVA_HOME": str(find_java().home)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     match = re.search(r"JobID ([0-9a-f]{32})", done.stdout + done.stderr)
     if done.returncode != 0 or not match:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
         raise JobFailed(f"`flink run -py {script}` failed (exit {done.returncode}):\n{tail}")
     job_id = match.group(1)
-    return JobHandle(job_id, cluster.rest.job(job_id)["name"], cluster.rest)
+    return JobHandle(job_id, cluster.rest.job(job_id)["name"], cluster)
 
 
 @dataclass
@@ -181,16 +179,16 @@ class JobRecipe:
     build: Callable
     name: str
     config: dict
-    cluster: object = field(repr=False)
 
 
 class JobHandle:
     """A running (or finished) job on the cluster, steered over REST."""
 
-    def __init__(self, job_id: str, name: str, rest: RestClient, resubmit_with: JobRecipe | None = None):
+    def __init__(self, job_id: str, name: str, cluster, resubmit_with: JobRecipe | None = None):
         self.job_id = job_id
         self.name = name
-        self.rest = rest
+        self.cluster = cluster
+        self.rest: RestClient = cluster.rest
         self._recipe = resubmit_with
 
     def __repr__(self) -> str:
@@ -244,12 +242,19 @@ class JobHandle:
             time.sleep(0.2)
         return state
 
-    def cancel(self, wait: bool = True) -> None:
+    def cancel(self, wait: bool = True, timeout: float = 60) -> None:
+        """Cancel the job (its state is discarded unless checkpoints are retained on cancellation).
+
+        PyFlink 2.3 can crash the TaskManager while cancelling a Python operator ("Reference
+        count must not be negative" in AbstractExternalPythonFunctionOperator.close); on the
+        lab's local cluster a TaskManager lost that way is replaced, with a warning.
+        """
         if self.state() in TERMINAL_JOB_STATES:
             return
-        self.rest.cancel(self.job_id)
-        if wait:
-            self.wait_terminal()
+        with self.cluster.replacing_lost_taskmanagers("cancelling a Python job"):
+            self.rest.cancel(self.job_id)
+            if wait:
+                self.wait_terminal(timeout)
 
     # --- what happened ------------------------------------------------------------------
     def config(self) -> dict:
@@ -273,13 +278,11 @@ class JobHandle:
                 for e in raw.get("exceptionHistory", {}).get("entries", [])]
 
     def root_cause(self) -> str:
-        history = self.exceptions()
-        if not history:
-            raw = self.rest.job_exceptions(self.job_id)
-            return _first_line(raw.get("root-exception", "")) or "no exception recorded"
-        from .rest import _root_cause_line
-        raw = self.rest.job_exceptions(self.job_id)["exceptionHistory"]["entries"][0]
-        return _root_cause_line(raw.get("stacktrace", "")) or history[0]["root"]
+        """The deepest cause of the newest failure, as one line."""
+        raw = self.rest.job_exceptions(self.job_id)
+        entries = raw.get("exceptionHistory", {}).get("entries", [])
+        trace = entries[0].get("stacktrace", "") if entries else raw.get("root-exception", "")
+        return root_cause_line(trace) or "no exception recorded"
 
     def restarts(self) -> int:
         """How many times the job restarted (failures recorded in its exception history)."""
@@ -339,7 +342,7 @@ class JobHandle:
         config = {**recipe.config, **config_overrides}
         config.pop("execution.state-recovery.path", None)
         return submit(recipe.build, name=recipe.name, config=config, restore_from=restore_from,
-                      cluster=recipe.cluster)
+                      cluster=self.cluster)
 
 
 def _first_line(text: str) -> str:

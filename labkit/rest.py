@@ -200,15 +200,14 @@ def _operation_status(raw: JSON) -> SavepointStatus:
     operation = raw.get("operation") or {}
     if "failure-cause" in operation:
         cause = operation["failure-cause"]
-        status["failure_cause"] = cause.get("stack-trace", "").splitlines()[0] if isinstance(cause, dict) else str(cause)
-        if isinstance(cause, dict):
-            status["failure_cause"] = _root_cause_line(cause.get("stack-trace", "")) or status["failure_cause"]
+        trace = cause.get("stack-trace", "") if isinstance(cause, dict) else str(cause)
+        status["failure_cause"] = root_cause_line(trace)
     elif "location" in operation:
         status["location"] = operation["location"]
     return status
 
 
-def _root_cause_line(stack_trace: str) -> str:
+def root_cause_line(stack_trace: str) -> str:
     """The deepest 'Caused by:' line of a Java stack trace: usually the one a learner needs."""
     causes = [line.strip() for line in stack_trace.splitlines() if line.strip().startswith("Caused by:")]
     if causes:
@@ -229,7 +228,7 @@ def _metric_values(raw: list[JSON]) -> dict[str, float]:
 def _error_for(response: requests.Response, method: str, url: str) -> RestError:
     try:
         errors = response.json().get("errors", [])
-        server_message = _root_cause_line(errors[-1]) if errors else response.text[:300]
+        server_message = root_cause_line(errors[-1]) if errors else response.text[:300]
         if errors and errors[0] and not errors[0].startswith(("org.", "java.")):
             server_message = errors[0].splitlines()[0]
     except ValueError:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 TEST_LAB = "pytest"
-TEST_PORT_OFFSET = 300  # 8381/6423: stays clear of a learner's lab on the default ports
+TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET", "300"))  # clear of a learner's lab (8081)
 
 
 @pytest.fixture(scope="session")

@@ -216,3 +216,44 @@ def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp
     assert second.processes() == []
     assert cluster.is_up() and job.state() == "RUNNING"  # the other lab is untouched
     job.cancel()
+
+
+def test_resume_from_a_checkpoint_retained_after_cancel_continues_exactly(healthy_cluster):
+    records, keys = 30_000, 25
+    retained = {**CHECKPOINTED, "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
+    job, out = count_job("t-retained", records=records, keys=keys, rate=3000, config=retained)
+    job.wait_running()
+    job.wait_for_checkpoints(2, timeout=90)
+    job.cancel()
+    checkpoint = job.latest_checkpoint()
+    assert checkpoint and (healthy_cluster.settings.checkpoint_dir / job.job_id).is_dir()
+    resumed = job.resubmit(checkpoint)
+    resumed.wait_finished(240)
+    restored = resumed.checkpoints()["latest"]["restored"]
+    # Flink reports any restore from an external path (savepoint or retained checkpoint) as is_savepoint.
+    assert restored["external_path"] == checkpoint
+    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+
+
+def test_print_from_python_lands_in_the_taskmanager_stdout(healthy_cluster):
+    from labkit.pipelines.common import sequence_source
+
+    marker = f"hello-from-python-{time.time_ns()}"
+
+    def build(env):
+        sequence_source(env, 3).map(lambda n: f"{marker}-{n}").print()
+
+    job = lk.submit(build, name="t-stdout", config=lk.job_config(parallelism=1))
+    job.wait_finished(120)
+    stdout = healthy_cluster.taskmanager_stdout(lines=200)
+    assert all(f"{marker}-{n}" in stdout for n in range(3)), stdout[-500:]
+
+
+def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healthy_cluster):
+    with pytest.warns(UserWarning, match="crashed while testing the guard"):
+        with healthy_cluster.replacing_lost_taskmanagers("testing the guard"):
+            lost = healthy_cluster.kill_taskmanager()
+    alive = [p.pid for p in healthy_cluster.processes() if p.role == "taskmanager"]
+    assert len(alive) == 1 and lost not in alive
+    healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1 and o["slots_total"] >= 4, 60,
+                               "the replacement TaskManager to register")
