@@ -34,7 +34,9 @@ def check(exercise: str, condition: bool, failure: str, hint: str = "", success:
 
 def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str = "") -> bool:
     if actual != expected:
-        _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}", hint)
+        _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}" + _difference(actual, expected), hint)
+    if isinstance(actual, (dict, list, set, tuple)) and len(repr(actual)) > 80:
+        return _passed(exercise, f"{what}: all {len(actual)} entries as expected")
     return _passed(exercise, f"{what} = {_short(actual)}")
 
 
@@ -58,6 +60,17 @@ def check_job_config(exercise: str, job, key: str, expected: Any) -> bool:
         _fail(exercise, f"the running job has {key} = {actual!r}, expected {expected!r}",
               "job options go into the configuration passed to lk.submit(..., config=lk.job_config(...))")
     return _passed(exercise, f"{key} = {expected}")
+
+
+def _difference(actual: Any, expected: Any) -> str:
+    """For two dicts, the keys that differ: more useful than two long reprs."""
+    if not (isinstance(actual, dict) and isinstance(expected, dict)):
+        return ""
+    wrong = [k for k in expected if actual.get(k) != expected[k]]
+    extra = [k for k in actual if k not in expected]
+    parts = [f"{len(wrong)} key(s) differ, e.g. {wrong[0]!r}: {actual.get(wrong[0])!r} instead of {expected[wrong[0]]!r}"] if wrong else []
+    parts += [f"{len(extra)} unexpected key(s), e.g. {extra[0]!r}"] if extra else []
+    return " (" + "; ".join(parts) + ")" if parts else ""
 
 
 def _short(value: Any, limit: int = 160) -> str:

@@ -84,6 +84,25 @@ PANELS = {
     "checkpoints": ("Last checkpoint", _checkpoints),
     "memory": ("TaskManager memory", _memory),
 }
+# Columns drawn against a second y-axis on the right (another unit than the panel's).
+SECONDARY = {"size (KiB)"}
+
+
+def not_running_spans(frame: pd.DataFrame) -> list[tuple[float, float, str]]:
+    """(start, end, state) of the stretches where the job was not RUNNING (e.g. RESTARTING)."""
+    if "job_state" not in frame or frame.empty:
+        return []
+    spans, start, state = [], None, None
+    times, states = list(frame.index), list(frame["job_state"])
+    for t, current in zip(times, states):
+        if current != "RUNNING" and start is None:
+            start, state = t, current
+        elif current == "RUNNING" and start is not None:
+            spans.append((start, t, state))
+            start = None
+    if start is not None and state not in ("FINISHED", "CANCELED"):
+        spans.append((start, times[-1], state))
+    return spans
 
 
 class LiveDashboard:
@@ -116,11 +135,26 @@ class LiveDashboard:
             if data.empty:
                 ax.text(0.5, 0.5, "no samples yet", transform=ax.transAxes, ha="center", color="grey")
                 continue
-            for column in data.columns:
+            primary = [c for c in data.columns if c not in SECONDARY]
+            for column in primary:
                 ax.plot(data.index, data[column].to_numpy(dtype=float), label=column, lw=1.5)
-            ax.set_ylim(bottom=min(0, float(np.nanmin(data.to_numpy(dtype=float)))))
-            ax.legend(fontsize=7, loc="upper left")
+            if primary:
+                ax.set_ylim(bottom=min(0, float(np.nanmin(data[primary].to_numpy(dtype=float)))))
+            handles, labels = ax.get_legend_handles_labels()
+            for column in (c for c in data.columns if c in SECONDARY):
+                right = ax.twinx()
+                line, = right.plot(data.index, data[column].to_numpy(dtype=float), color="tab:orange", lw=1.2, ls="--")
+                right.set_ylabel(column, fontsize=8)
+                right.set_ylim(bottom=0)
+                handles.append(line)
+                labels.append(column)
+            ax.legend(handles, labels, fontsize=7, loc="upper left")
             ax.grid(alpha=0.3)
+        for start, end, state in not_running_spans(frame):
+            for ax in axes:
+                ax.axvspan(start, end, color="tab:red", alpha=0.12)
+            axes[0].annotate(state, ((start + end) / 2, 1.0), xycoords=("data", "axes fraction"),
+                             ha="center", va="top", fontsize=7, color="tab:red")
         axes[-1].set_xlabel("seconds since sampling started")
         return fig
 

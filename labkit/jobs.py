@@ -274,7 +274,7 @@ class JobHandle:
         """Failures of this job, newest first: ``[{"timestamp", "exception", "task", "root"}]``."""
         raw = self.rest.job_exceptions(self.job_id)
         return [{"timestamp": e.get("timestamp"), "exception": e.get("exceptionName", ""),
-                 "task": e.get("taskName"), "root": _first_line(e.get("stacktrace", ""))}
+                 "task": e.get("taskName"), "root": root_cause_line(e.get("stacktrace", ""))}
                 for e in raw.get("exceptionHistory", {}).get("entries", [])]
 
     def root_cause(self) -> str:
@@ -284,9 +284,10 @@ class JobHandle:
         trace = entries[0].get("stacktrace", "") if entries else raw.get("root-exception", "")
         return root_cause_line(trace) or "no exception recorded"
 
-    def restarts(self) -> int:
-        """How many times the job restarted (failures recorded in its exception history)."""
-        return len(self.exceptions())
+    def recoveries(self) -> int:
+        """How many times the job restarted from a checkpoint after a failure. (One failure can
+        put several entries in the exception history, one per failed task.)"""
+        return self.checkpoints()["counts"]["restored"]
 
     def checkpoints(self) -> dict:
         return self.rest.checkpoints(self.job_id)
@@ -308,6 +309,20 @@ class JobHandle:
                 raise JobTimeout(f"only {stats['counts']['completed']} of {count} checkpoint(s) after {timeout:.0f}s",
                                  hint="is checkpointing enabled (execution.checkpointing.interval)?")
             time.sleep(0.3)
+
+    def wait_for_restores(self, count: int, timeout: float = 180) -> dict:
+        """Wait until the job has restored from a checkpoint ``count`` times (after failures)."""
+        deadline = time.monotonic() + timeout
+        while (stats := self.checkpoints())["counts"]["restored"] < count:
+            if self.state() in TERMINAL_JOB_STATES:
+                raise JobFailed(f"job {self.name!r} ended after {stats['counts']['restored']} restore(s), "
+                                f"before restore number {count}")
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"job {self.name!r} restored {stats['counts']['restored']} time(s), "
+                                 f"not {count}, within {timeout:.0f}s",
+                                 hint="is a TaskManager with free slots running? `labkit status` shows it")
+            time.sleep(0.5)
+        return stats
 
     # --- savepoints ---------------------------------------------------------------------
     def savepoint(self, target: str | None = None, timeout: float = 120) -> str:
@@ -345,5 +360,3 @@ class JobHandle:
                       cluster=self.cluster)
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text and text.strip() else ""

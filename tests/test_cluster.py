@@ -134,7 +134,7 @@ def test_killed_taskmanager_restarts_the_job_from_its_checkpoint_exactly(healthy
     assert killed not in [p.pid for p in healthy_cluster.processes()]
     healthy_cluster.start_taskmanager()
     job.wait_finished(300)
-    assert job.restarts() >= 1
+    assert job.recoveries() >= 1
     assert job.checkpoints()["counts"]["restored"] >= 1
     assert kc.read_counts(out) == kc.expected_counts(records, keys)
 

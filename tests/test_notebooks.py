@@ -36,16 +36,33 @@ def test_unknown_chapter_says_which_exist():
     assert "00_lab_tour" in str(info.value)
 
 
+def _outputs(path):
+    executed = nbformat.read(path, as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    printed = "".join(o.get("text", "") for o in outputs)
+    return images, printed
+
+
 @pytest.mark.cluster
-def test_tour_runs_headless_at_ci_size(cluster, tmp_path):
-    record = run_chapter("00", size="ci", out_dir=tmp_path)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_runs_headless_at_ci_size_and_passes_its_exercises(cluster, tmp_path, path):
+    record = run_chapter(path.stem, size="ci", out_dir=tmp_path)
     assert record["status"] == "passed"
-    executed = nbformat.read(tmp_path / "00_lab_tour.ipynb", as_version=4)
-    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
-              if "image/png" in o.get("data", {})]
-    assert len(images) >= 2, "the final dashboards should be rendered as figures"
-    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert "exact: True" in printed and "✓ Exercise 00.1 passed" in printed and "✓ Exercise 00.2 passed" in printed
-    assert json.loads((tmp_path / "00_lab_tour.json").read_text())["status"] == "passed"
+    assert json.loads((tmp_path / f"{path.stem}.json").read_text())["status"] == "passed"
+    images, printed = _outputs(tmp_path / path.name)
+    assert images, "the final dashboards should be rendered as figures"
+    solution = nbformat.read(path, as_version=4)
+    exercises = {line.split("(")[1].split(",")[0].strip("\"'") for c in solution.cells for line in c.source.splitlines()
+                 if line.startswith("lk.checks.check")}
+    assert exercises and all(f"✓ Exercise {e} passed" in printed for e in exercises), exercises
+    assert "✗" not in printed
+    assert not [j for j in cluster.rest.jobs() if j["state"] == "RUNNING"], "a chapter left a job running"
+
+
+@pytest.mark.cluster
+def test_tour_results_are_exact_and_its_metrics_saved(cluster, tmp_path):
+    run_chapter("00", size="ci", out_dir=tmp_path)
+    images, printed = _outputs(tmp_path / "00_lab_tour.ipynb")
+    assert len(images) >= 2 and "exact: True" in printed
     assert (tmp_path / "00_lab_tour" / "tour-count.metrics.csv").stat().st_size > 0
-    assert not [j for j in cluster.rest.jobs() if j["state"] == "RUNNING" and j["name"].startswith("tour-")]

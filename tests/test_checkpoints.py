@@ -1,0 +1,92 @@
+"""Checkpoint statistics, recovery after repeated TaskManager kills, and rescaling from a savepoint."""
+import pytest
+
+import labkit as lk
+from labkit import checkpoints
+from labkit.pipelines import keyed_count as kc
+from labkit.pipelines.common import output_dir
+
+CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
+
+
+def _payload(entries):
+    return {"counts": {"completed": sum(e["status"] == "COMPLETED" for e in entries),
+                       "failed": sum(e["status"] == "FAILED" for e in entries)},
+            "history": list(reversed(entries))}
+
+
+def _checkpoint(cid, duration, state, written=None, status="COMPLETED", persisted=0):
+    return {"id": cid, "status": status, "is_savepoint": False, "end_to_end_duration": duration,
+            "state_size": state, "checkpointed_size": written if written is not None else state,
+            "persisted_data": persisted, "processed_data": 0, "trigger_timestamp": 1000 * cid,
+            **({"failure_message": "Checkpoint expired before completing."} if status == "FAILED" else {})}
+
+
+def test_analysis_of_a_history_payload():
+    payload = _payload([_checkpoint(1, 300, 1000), _checkpoint(2, 2400, 3000, written=900),
+                        _checkpoint(3, 0, 0, status="FAILED"), _checkpoint(4, 500, 7000, written=1200)])
+    report = checkpoints.analyze(payload, interval_ms=2000)
+    assert list(report.completed["id"]) == [1, 2, 4] and list(report.failed["id"]) == [3]
+    assert report.longest["id"] == 2
+    assert report.stats()["duration_ms_max"] == 2400 and report.stats()["state_size_last"] == 7000
+    text = " ".join(report.recommendations)
+    assert "2400 ms" in text and "Checkpoint expired" in text and "1200 of 7000" in text
+
+
+def test_no_checkpoint_yet_says_what_to_check():
+    report = checkpoints.analyze({"counts": {}, "history": []})
+    assert report.longest is None and "execution.checkpointing.interval" in report.recommendations[0]
+
+
+@pytest.mark.cluster
+def test_report_matches_the_rest_payload_of_a_running_job(healthy_cluster):
+    out = output_dir("t-cpstats")
+    job = lk.submit(lambda env: kc.build(env, records=10_000_000, keys=100, output=out, rate=2000),
+                    name="t-cpstats", config=lk.job_config(**CHECKPOINTED))
+    job.wait_running()
+    job.wait_for_checkpoints(4, timeout=90)
+    report = checkpoints.report_for(job)
+    payload = job.checkpoints()
+    job.cancel()
+    done = [h for h in payload["history"] if h["status"] == "COMPLETED"]
+    assert report.interval_ms == 1000
+    assert set(report.completed["id"]) >= {h["id"] for h in done} - {max(h["id"] for h in done) + 1}
+    longest = max(done, key=lambda h: h["end_to_end_duration"])
+    assert report.completed["end_to_end_duration"].max() == longest["end_to_end_duration"]
+    assert (report.completed["state_size"] > 0).all()
+
+
+@pytest.mark.cluster
+def test_two_taskmanager_kills_in_one_run_lose_and_duplicate_nothing(healthy_cluster):
+    records, keys = 100_000, 40
+    out = output_dir("t-twokills")
+    job = lk.submit(lambda env: kc.build(env, records=records, keys=keys, output=out, rate=2500),
+                    name="t-twokills", config=lk.job_config(**CHECKPOINTED))
+    job.wait_running()
+    for kill in (1, 2):
+        # a checkpoint taken after the previous recovery, so each kill rolls back a different one
+        job.wait_for_checkpoints(job.checkpoints()["counts"]["completed"] + 2, timeout=120)
+        healthy_cluster.kill_taskmanager()
+        healthy_cluster.start_taskmanager()
+        job.wait_for_restores(kill)
+    job.wait_finished(300)
+    assert job.recoveries() >= 2
+    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("resume_parallelism", [1, 2])
+def test_stop_with_savepoint_and_resume_at_another_parallelism(healthy_cluster, resume_parallelism):
+    records, keys = 30_000, 30
+    name = f"t-rescale-{resume_parallelism}"
+    out = output_dir(name)
+    job = lk.submit(lambda env: kc.build(env, records=records, keys=keys, output=out, rate=3000),
+                    name=name, config=lk.job_config(parallelism=2, **CHECKPOINTED))
+    job.wait_running()
+    job.wait_for_checkpoints(1, timeout=90)
+    savepoint = job.stop_with_savepoint()
+    resumed = job.resubmit(savepoint, **{"parallelism.default": resume_parallelism})
+    resumed.wait_finished(240)
+    assert resumed.config()["job-parallelism"] == resume_parallelism
+    assert resumed.checkpoints()["latest"]["restored"]["external_path"] == savepoint
+    assert kc.read_counts(out) == kc.expected_counts(records, keys)
