@@ -12,7 +12,8 @@ NOTEBOOKS = list(chapters().values())
 # What each chapter must print, beyond passing its exercises: its measured claims.
 CLAIMS = {
     "00_lab_tour": ["exact: True", "records/s through the Python keyed operator"],
-    "03_checkpoints_savepoints": ["exact: True", "state: FAILED", "results published: 0 keys"],
+    "03_checkpoints_savepoints": ["exact: True", "state: FAILED", "results published: 0 keys",
+                                  "unaligned checkpoints were"],
 }
 
 

@@ -9,6 +9,7 @@ count ``expected_counts(records, keys)[k]``.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from pyflink.common import Types
@@ -21,10 +22,17 @@ END_OF_TIME = 2**63 - 1
 
 
 class CountPerKey(KeyedProcessFunction):
+    """Counts per key; ``work_ms`` simulates per-record work (a slow lookup, a model call)."""
+
+    def __init__(self, work_ms: float = 0.0):
+        self.work_ms = work_ms
+
     def open(self, runtime_context):
         self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
 
     def process_element(self, value, ctx):
+        if self.work_ms:
+            time.sleep(self.work_ms / 1000)
         count = (self.count.value() or 0) + 1
         self.count.update(count)
         if count == 1:
@@ -36,12 +44,12 @@ class CountPerKey(KeyedProcessFunction):
 
 
 def build(env, *, records: int, keys: int = 1000, output: Path, rate: int | None = None,
-          parallelism: int | None = None) -> None:
+          parallelism: int | None = None, work_ms: float = 0.0) -> None:
     if parallelism:
         env.set_parallelism(parallelism)
     numbers = sequence_source(env, records, rate)
     numbers.key_by(lambda n: n % keys, key_type=Types.LONG()) \
-        .process(CountPerKey(), output_type=Types.STRING()).name("count-per-key") \
+        .process(CountPerKey(work_ms), output_type=Types.STRING()).name("count-per-key") \
         .sink_to(text_sink(output)).name("results")
 
 
