@@ -25,7 +25,7 @@ import yaml
 
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import (ClusterDown, ClusterNotReady, LabError, NotSupportedOnAttachedCluster,
-                     PortBusy)
+                     PortBusy, ServerError)
 from .rest import Overview, RestClient
 from .settings import LOOPBACK, LabSettings
 
@@ -67,7 +67,7 @@ class Cluster:
         try:
             self.rest.overview()
             return True
-        except ClusterDown:
+        except (ClusterDown, ServerError):
             return False
 
     def wait_ready(self, taskmanagers: int = 1, slots: int | None = None, timeout: float = 90) -> Overview:
@@ -81,7 +81,7 @@ class Cluster:
                 enough_slots = slots is None or last["slots_total"] >= slots
                 if last["taskmanagers"] >= taskmanagers and enough_slots:
                     return last
-            except ClusterDown:
+            except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
                 pass
             time.sleep(0.25)
         raise ClusterNotReady(f"cluster at {self.url} not ready after {timeout:.0f}s "
@@ -245,7 +245,7 @@ class LocalCluster(Cluster):
                 overview = self.rest.overview()
                 if condition(overview):
                     return overview
-            except ClusterDown:
+            except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
                 pass
             time.sleep(0.25)
         raise ClusterNotReady(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .metrics import MetricsSampler
+from .metrics import MetricsSampler, sample
 
 _active: dict[str, "LiveDashboard"] = {}
 
@@ -208,7 +208,6 @@ class LiveDashboard:
 def live(job, panels=("throughput", "backpressure", "checkpoints", "memory"), interval: float = 1.0,
          title: str | None = None, **sampler_options) -> LiveDashboard:
     """Sample ``job`` in the background and show its live dashboard."""
-    from .metrics import sample
     return LiveDashboard(sample(job, interval, **sampler_options), panels, interval, title).show()
 
 
