@@ -24,7 +24,8 @@ from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
 
-# What PyFlink does when nobody tunes it: ~600 records/s for a keyed-state Python operator here.
+# What PyFlink does when nobody tunes it: 600-1,800 records/s for a keyed-state Python operator
+# on these machines (facts file; bench/throughput.py measured 1,677).
 PYFLINK_DEFAULTS: dict = {}
 
 # The lab's defaults. Why each one (measured in bench/throughput.py; see README "Tuned defaults"):
