@@ -72,20 +72,25 @@ class Cluster:
 
     def wait_ready(self, taskmanagers: int = 1, slots: int | None = None, timeout: float = 90) -> Overview:
         """Wait until REST answers and the expected TaskManagers have registered all their slots."""
+        return self.wait_until(
+            lambda o: o["taskmanagers"] >= taskmanagers and (slots is None or o["slots_total"] >= slots),
+            timeout, f"{taskmanagers} TaskManager(s)" + (f" with {slots} slots" if slots else ""))
+
+    def wait_until(self, condition, timeout: float, what: str) -> Overview:
+        """Poll the cluster overview until ``condition(overview)`` holds."""
         deadline = time.monotonic() + timeout
         last: Overview | str = "REST API never answered"
         while time.monotonic() < deadline:
             self._check_alive()
             try:
                 last = self.rest.overview()
-                enough_slots = slots is None or last["slots_total"] >= slots
-                if last["taskmanagers"] >= taskmanagers and enough_slots:
+                if condition(last):
                     return last
             except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
                 pass
             time.sleep(0.25)
-        raise ClusterNotReady(f"cluster at {self.url} not ready after {timeout:.0f}s "
-                              f"(wanted {taskmanagers} TaskManager(s); last overview: {last})")
+        raise ClusterNotReady(f"cluster at {self.url}: timed out after {timeout:.0f}s waiting for {what} "
+                              f"(last overview: {last})")
 
     def _check_alive(self) -> None:
         """Hook for LocalCluster: fail fast when a process died during start-up."""
@@ -237,18 +242,6 @@ class LocalCluster(Cluster):
         if wait:
             self.wait_until(lambda o: o["taskmanagers"] >= expected, timeout,
                             f"{expected} TaskManager(s) registered")
-
-    def wait_until(self, condition, timeout: float, what: str) -> Overview:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                overview = self.rest.overview()
-                if condition(overview):
-                    return overview
-            except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
-                pass
-            time.sleep(0.25)
-        raise ClusterNotReady(f"timed out after {timeout:.0f}s waiting for {what}")
 
     # --- logs ---------------------------------------------------------------------------
     def _log_files(self, component: str, suffix: str) -> list[Path]:

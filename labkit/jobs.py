@@ -299,30 +299,24 @@ class JobHandle:
         return latest.get("external_path") if latest else None
 
     def wait_for_checkpoints(self, count: int = 1, timeout: float = 120) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            stats = self.checkpoints()
-            if stats["counts"]["completed"] >= count:
-                return stats
-            if self.state() in TERMINAL_JOB_STATES:
-                raise JobFailed(f"job {self.name!r} ended before {count} checkpoint(s) completed")
-            if time.monotonic() > deadline:
-                raise JobTimeout(f"only {stats['counts']['completed']} of {count} checkpoint(s) after {timeout:.0f}s",
-                                 hint="is checkpointing enabled (execution.checkpointing.interval)?")
-            time.sleep(0.3)
+        """Wait until ``count`` checkpoints of the job have completed."""
+        return self._wait_for_count("completed", count, timeout, "checkpoint(s) completed",
+                                    "is checkpointing enabled (execution.checkpointing.interval)?")
 
     def wait_for_restores(self, count: int, timeout: float = 180) -> dict:
         """Wait until the job has restored from a checkpoint ``count`` times (after failures)."""
+        return self._wait_for_count("restored", count, timeout, "restore(s) from a checkpoint",
+                                    "is a TaskManager with free slots running? `labkit status` shows it")
+
+    def _wait_for_count(self, counter: str, count: int, timeout: float, what: str, hint: str) -> dict:
         deadline = time.monotonic() + timeout
-        while (stats := self.checkpoints())["counts"]["restored"] < count:
+        while (stats := self.checkpoints())["counts"][counter] < count:
+            reached = stats["counts"][counter]
             if self.state() in TERMINAL_JOB_STATES:
-                raise JobFailed(f"job {self.name!r} ended after {stats['counts']['restored']} restore(s), "
-                                f"before restore number {count}")
+                raise JobFailed(f"job {self.name!r} ended after {reached} of {count} {what}")
             if time.monotonic() > deadline:
-                raise JobTimeout(f"job {self.name!r} restored {stats['counts']['restored']} time(s), "
-                                 f"not {count}, within {timeout:.0f}s",
-                                 hint="is a TaskManager with free slots running? `labkit status` shows it")
-            time.sleep(0.5)
+                raise JobTimeout(f"job {self.name!r}: {reached} of {count} {what} after {timeout:.0f}s", hint=hint)
+            time.sleep(0.3)
         return stats
 
     # --- savepoints ---------------------------------------------------------------------
