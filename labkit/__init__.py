@@ -3,6 +3,7 @@
     lk.up()                      start (or reuse) the lab's local Flink cluster
     lk.submit(build, name=...)   run a pipeline built by ``build(env)``; returns a JobHandle
     lk.live(job)                 live dashboard of the job's metrics
+    lk.Timeline({label: job})    several jobs' checkpoints and restarts on one time axis
     lk.current().kill_taskmanager()   fault injection
 """
 from . import checks, data, metrics
@@ -14,5 +15,6 @@ from .jobs import JobHandle, job_config, remote_environment, run_script, submit,
 from .metrics import MetricsSampler, sample, steady_rate
 from .session import current, down, up
 from .settings import LabSettings
+from .timeline import Timeline
 
 _install_ipython_handler()

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from .metrics import MetricsSampler, sample
 
-_active: dict[str, "LiveDashboard"] = {}
+_active: dict[str, "LivePlot"] = {}
 
 
 def headless() -> bool:
@@ -64,6 +64,15 @@ def _watermark_lag(frame):
     return wm.rsub(frame["wall"] * 1000.0, axis=0) / 1000.0, "wall clock − watermark (s)"
 
 
+def _watermark_event_time(frame):
+    """Each operator's watermark in event time, in seconds since the lowest watermark seen: for a
+    replayed stream, whose event time is not today's."""
+    wm = _by_vertex(frame, "currentInputWatermark")
+    if wm.empty or not wm.notna().any().any():
+        return wm, "s"
+    return (wm - np.nanmin(wm.to_numpy(dtype=float))) / 1000.0, "event time (s since the first watermark)"
+
+
 def _checkpoints(frame):
     cols = {"job.lastCheckpointDuration": "duration (ms)", "job.lastCheckpointSize": "size (KiB)"}
     data = frame[[c for c in cols if c in frame]].astype(float).rename(columns=cols)
@@ -81,6 +90,7 @@ PANELS = {
     "throughput": ("Throughput per operator", _throughput),
     "backpressure": ("Busy and backpressured time", _busy),
     "watermark": ("Watermark lag", _watermark_lag),
+    "event_time": ("Watermark in event time", _watermark_event_time),
     "checkpoints": ("Last checkpoint", _checkpoints),
     "memory": ("TaskManager memory", _memory),
 }
@@ -105,7 +115,67 @@ def not_running_spans(frame: pd.DataFrame) -> list[tuple[float, float, str]]:
     return spans
 
 
-class LiveDashboard:
+class LivePlot:
+    """A figure that redraws itself in the notebook every ``refresh`` seconds while its data source
+    is active (headless: nothing until :meth:`final`). Subclasses draw :meth:`figure`, say when
+    they are :meth:`active` and name themselves by ``key`` (a new plot replaces an older one
+    with the same key, e.g. when a cell is run again)."""
+
+    key: str = "plot"
+    refresh: float = 1.0
+    _stop: threading.Event | None = None
+    _thread: threading.Thread | None = None
+
+    def figure(self) -> Figure:
+        raise NotImplementedError
+
+    def active(self) -> bool:
+        raise NotImplementedError
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
+
+    def show(self) -> "LivePlot":
+        """Display a live-updating plot (headless: nothing now, call :meth:`final` at the end)."""
+        previous = _active.get(self.key)
+        if previous is not None:
+            previous.close()
+        _active[self.key] = self
+        self._stop = threading.Event()
+        self._thread = None
+        if headless():
+            return self
+        import ipywidgets as widgets
+        from IPython.display import display
+        self._image = widgets.Image(value=self.png(), format="png")
+        display(self._image)
+        self._thread = threading.Thread(target=self._loop, daemon=True, name=f"labkit-plot-{self.key}")
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.refresh):
+            self._image.value = self.png()
+            if not self.active():
+                break
+        self._image.value = self.png()
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def final(self):
+        """The finished plot as a static PNG image (what papermill keeps in the executed notebook)."""
+        self.close()
+        from IPython.display import Image
+        return Image(data=self.png(), format="png")
+
+
+class LiveDashboard(LivePlot):
     def __init__(self, sampler: MetricsSampler, panels=("throughput", "backpressure", "checkpoints", "memory"),
                  refresh: float = 1.0, title: str | None = None):
         unknown = set(panels) - set(PANELS)
@@ -116,9 +186,10 @@ class LiveDashboard:
         self.panels = tuple(panels)
         self.refresh = refresh
         self.title = title or f"job {sampler.job.name}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._image = None
+        self.key = sampler.job.name
+
+    def active(self) -> bool:
+        return self.sampler.running
 
     def figure(self) -> Figure:
         frame = self.sampler.frame()
@@ -133,7 +204,8 @@ class LiveDashboard:
             ax.set_title(name, fontsize=10, loc="left")
             ax.set_ylabel(unit, fontsize=8)
             if data.empty:
-                ax.text(0.5, 0.5, "no samples yet", transform=ax.transAxes, ha="center", color="grey")
+                empty = "no samples yet" if frame.empty else "no values reported (a watermark: none has arrived)"
+                ax.text(0.5, 0.5, empty, transform=ax.transAxes, ha="center", color="grey")
                 continue
             primary = [c for c in data.columns if c not in SECONDARY]
             for column in primary:
@@ -158,51 +230,16 @@ class LiveDashboard:
         axes[-1].set_xlabel("seconds since sampling started")
         return fig
 
-    def png(self) -> bytes:
-        buffer = io.BytesIO()
-        self.figure().savefig(buffer, format="png", dpi=90)
-        return buffer.getvalue()
-
-    def show(self) -> "LiveDashboard":
-        """Display a live-updating plot (headless: nothing now, call :meth:`final` at the end)."""
-        previous = _active.get(self.sampler.job.name)
-        if previous is not None:
-            previous.close()
-        _active[self.sampler.job.name] = self
-        if headless():
-            return self
-        import ipywidgets as widgets
-        from IPython.display import display
-        self._image = widgets.Image(value=self.png(), format="png")
-        display(self._image)
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="labkit-dashboard")
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.refresh):
-            self._image.value = self.png()
-            if not self.sampler.running:
-                break
-        self._image.value = self.png()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
     def final(self):
         """The finished plot as a static PNG image (what papermill keeps in the executed notebook).
 
         In a regression run (LABKIT_RUN_DIR set) the sampled metrics are also saved there as CSV.
         """
-        self.close()
         run_dir = os.environ.get("LABKIT_RUN_DIR")
         if run_dir:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             self.sampler.frame().to_csv(Path(run_dir) / f"{self.sampler.job.name}.metrics.csv")
-        from IPython.display import Image
-        return Image(data=self.png(), format="png")
+        return super().final()
 
 
 def live(job, panels=("throughput", "backpressure", "checkpoints", "memory"), interval: float = 1.0,
@@ -211,4 +248,4 @@ def live(job, panels=("throughput", "backpressure", "checkpoints", "memory"), in
     return LiveDashboard(sample(job, interval, **sampler_options), panels, interval, title).show()
 
 
-__all__ = ["LiveDashboard", "live", "headless"]
+__all__ = ["LiveDashboard", "LivePlot", "live", "headless"]

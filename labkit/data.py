@@ -109,13 +109,16 @@ _MALFORMED_KINDS = (
 def generate_user_events(count: int, *, seed: int = 0, users: int = 50, items: int = 200,
                          events_per_second: float = 100.0, max_delay_ms: int = 0,
                          late_fraction: float = 0.0, late_delay_ms: int = 60_000,
-                         malformed_fraction: float = 0.0, start_ms: int = START_MS) -> EventLog:
+                         malformed_fraction: float = 0.0, start_ms: int = START_MS,
+                         late_after_end: bool = True) -> EventLog:
     """``count`` user events; the same arguments always give the same events.
 
     Event times advance ``1000/events_per_second`` ms per event. Each event arrives after a
     delay drawn uniformly from [0, max_delay_ms] (the stream's out-of-orderness), except a
     ``late_fraction`` that arrives ``late_delay_ms`` later still; ``EventLog.late`` lists those
     that are really late (behind the newest event time seen minus ``max_delay_ms``). ``malformed_fraction`` of extra lines are broken in known ways.
+    ``late_after_end=False`` leaves out the planted late events that would only arrive after the
+    last regular one: a finite stream ends in a burst of them, whose fate depends on timing.
     """
     if count < 0 or not 0 <= late_fraction <= 1 or not 0 <= malformed_fraction <= 1:
         raise LabError("count must be >= 0 and the fractions within [0, 1]")
@@ -140,6 +143,9 @@ def generate_user_events(count: int, *, seed: int = 0, users: int = 50, items: i
         is_late = rng.random() < late_fraction
         delay = rng.uniform(0, max_delay_ms) + (late_delay_ms if is_late else 0)
         arriving.append((ts + delay, i, event, is_late))
+    if not late_after_end:
+        last_regular = max((a[0] for a in arriving if not a[3]), default=0)
+        arriving = [a for a in arriving if not a[3] or a[0] <= last_regular]
     arriving.sort(key=lambda a: (a[0], a[1]))
     events = [a[2] for a in arriving]
     lines = [e.to_json() for e in events]

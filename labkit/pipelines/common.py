@@ -34,7 +34,7 @@ class Throttle(MapFunction):
         return value
 
 
-def sequence_source(env, count: int, rate: float | None = None, name: str = "sequence"):
+def sequence_source(env, count: int, rate: float | None = None, name: str = "sequence", bundle_ms: int = 100):
     """The ints 0..count-1 from Flink's NumberSequenceSource (JVM, checkpointed as ranges, so
     a restored job continues exactly where it stopped).
 
@@ -42,14 +42,15 @@ def sequence_source(env, count: int, rate: float | None = None, name: str = "seq
     watch. The pacing runs in the Python worker that also computes the keys (chained, so it
     costs no extra hop), and the job's Python bundles are capped at ~100 ms of input: a
     checkpoint barrier waits for the current bundle, and a large bundle of paced records would
-    hold every checkpoint up for seconds. (Flink's datagen connector can throttle in the JVM,
+    hold every checkpoint up for seconds (``bundle_ms`` raises the cap to show exactly that).
+    (Flink's datagen connector can throttle in the JVM,
     but its sequence generator checkpoints every remaining value, which overflows the heap for
     long sequences.)
     """
     numbers = env.from_source(NumberSequenceSource(0, count - 1), WatermarkStrategy.no_watermarks(), name)
     if not rate:
         return numbers
-    env.configure(Configuration().set_integer("python.fn-execution.bundle.size", max(10, int(rate // 10))))
+    env.configure(Configuration().set_integer("python.fn-execution.bundle.size", max(10, int(rate * bundle_ms / 1000))))
     return numbers.map(Throttle(rate), output_type=Types.LONG()).name("throttle")
 
 

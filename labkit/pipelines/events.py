@@ -24,16 +24,19 @@ class ParseEvents(ProcessFunction):
             yield MALFORMED, (bad.reason, line)
 
 
-def line_source(env, path: Path, monitor_seconds: float | None = None, name: str = "events"):
-    """Lines of the files under ``path``; with ``monitor_seconds``, keep watching for new files."""
+def line_source(env, path: Path, monitor_seconds: float | None = None, name: str = "events",
+                parallelism: int | None = None):
+    """Lines of the files under ``path``; with ``monitor_seconds``, keep watching for new files.
+    Each file is read by one reader, so with one file and ``parallelism`` 2 one reader stays idle."""
     builder = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(path))
     if monitor_seconds:
         builder = builder.monitor_continuously(Duration.of_millis(int(monitor_seconds * 1000)))
-    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
+    lines = env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
+    return lines.set_parallelism(parallelism) if parallelism else lines
 
 
-def parsed_events(env, path: Path, monitor_seconds: float | None = None):
+def parsed_events(env, path: Path, monitor_seconds: float | None = None, source_parallelism: int | None = None):
     """(events, malformed): the parsed UserEvent stream and its side output of (reason, line)."""
-    events = line_source(env, path, monitor_seconds).process(
+    events = line_source(env, path, monitor_seconds, parallelism=source_parallelism).process(
         ParseEvents(), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
     return events, events.get_side_output(MALFORMED)

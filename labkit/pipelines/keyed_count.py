@@ -21,16 +21,24 @@ from .common import read_lines, sequence_source, text_sink
 END_OF_TIME = 2**63 - 1
 
 
-class CountPerKey(KeyedProcessFunction):
-    """Counts per key; ``work_ms`` simulates per-record work (a slow lookup, a model call)."""
+class PoisonRecord(Exception):
+    """Raised by :class:`CountPerKey` on its ``fail_at`` record, to demonstrate restarts."""
 
-    def __init__(self, work_ms: float = 0.0):
+
+class CountPerKey(KeyedProcessFunction):
+    """Counts per key; ``work_ms`` simulates per-record work (a slow lookup, a model call) and
+    ``fail_at`` makes that record fail the task every time it is processed (a poison record)."""
+
+    def __init__(self, work_ms: float = 0.0, fail_at: int | None = None):
         self.work_ms = work_ms
+        self.fail_at = fail_at
 
     def open(self, runtime_context):
         self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
 
     def process_element(self, value, ctx):
+        if value == self.fail_at:
+            raise PoisonRecord(f"poison record {value}")
         if self.work_ms:
             time.sleep(self.work_ms / 1000)
         count = (self.count.value() or 0) + 1
@@ -44,13 +52,18 @@ class CountPerKey(KeyedProcessFunction):
 
 
 def build(env, *, records: int, keys: int = 1000, output: Path, rate: int | None = None,
-          parallelism: int | None = None, work_ms: float = 0.0) -> None:
+          parallelism: int | None = None, work_ms: float = 0.0, fail_at: int | None = None, bundle_ms: int = 100) -> None:
     if parallelism:
         env.set_parallelism(parallelism)
-    numbers = sequence_source(env, records, rate)
-    numbers.key_by(lambda n: n % keys, key_type=Types.LONG()) \
-        .process(CountPerKey(work_ms), output_type=Types.STRING()).name("count-per-key") \
-        .sink_to(text_sink(output)).name("results")
+    numbers = sequence_source(env, records, rate, bundle_ms=bundle_ms)
+    counted = numbers.key_by(lambda n: n % keys, key_type=Types.LONG()) \
+        .process(CountPerKey(work_ms, fail_at), output_type=Types.STRING()).name("count-per-key")
+    if fail_at is not None:
+        # Seen in PyFlink 2.3: when a failing Python operator shares a slot with another Python
+        # operator, the slot's shared Python runtime is sometimes released twice on the way down
+        # (Beam: "Reference count must not be negative") and the whole TaskManager exits.
+        counted = counted.slot_sharing_group("counting")
+    counted.sink_to(text_sink(output)).name("results")
 
 
 def sql_statements(keys: int) -> list[str]:
