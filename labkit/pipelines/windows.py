@@ -11,9 +11,10 @@ records at the same moment, so their late counts and result latencies compare in
 
 :func:`reference` computes the same windows and late records in plain Python, with the ideal
 watermark (newest timestamp seen - bound - 1, after every record). Flink emits watermarks
-periodically (``pipeline.auto-watermark-interval``, 200 ms) so its watermark trails the ideal
-one a little; :func:`ambiguous` lists the records whose fate that lag could change, so a test
-can pick data where the comparison is exact.
+periodically (``pipeline.auto-watermark-interval``; :func:`keep_watermarks_fresh` sets 20 ms) and
+behind the Python bundle in flight, so its watermark trails the ideal one a little;
+:func:`ambiguous` lists the records whose fate that lag could change, so a test can pick data
+where the comparison is exact.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def _assigner(kind: str):
     if size is None:
         return EventTimeSessionWindows.with_gap(Time.milliseconds(slide))
     if size == slide:
-        return TumblingEventTimeWindows.of(Time.milliseconds(size))  # windows take Time,
+        return TumblingEventTimeWindows.of(Time.milliseconds(size))  # window sizes take Time
     return SlidingEventTimeWindows.of(Time.milliseconds(size), Time.milliseconds(slide))
 
 
@@ -73,7 +74,7 @@ class EventTimestamp(TimestampAssigner):
 
 
 def watermarks(bound_ms: int, idleness_ms: int | None = None) -> WatermarkStrategy:
-    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(bound_ms))  # ...watermarks Duration
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(bound_ms))  # bounds take Duration
     if idleness_ms:
         strategy = strategy.with_idleness(Duration.of_millis(idleness_ms))
     return strategy.with_timestamp_assigner(EventTimestamp())
