@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 SIZE  ?= ci
 
-.PHONY: setup lab lab-headless test test-fast bench down status clean
+.PHONY: setup lab lab-headless test test-fast bench student down status clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,10 @@ test: setup
 test-fast: setup
 	$(VENV)/python -m pytest -v -m "not cluster" tests
 
+# Student versions of every chapter: solutions replaced by placeholders, checks kept, no outputs.
+student: setup
+	$(VENV)/labkit student --out student
+
 bench: setup
 	$(VENV)/python bench/throughput.py --json bench/results/throughput.json
 
@@ -36,4 +40,4 @@ status:
 	$(VENV)/labkit status
 
 clean: down
-	rm -rf runs .pytest_cache
+	rm -rf runs student .pytest_cache

@@ -131,6 +131,14 @@ def run(args) -> int:
     return 0
 
 
+def student(args) -> int:
+    from .student import write_student_copies
+    for chapter, exercises in write_student_copies(args.out).items():
+        print(f"{chapter}: {len(exercises)} exercise(s) stripped ({', '.join(exercises) or 'none'})")
+    print(f"student copies in {args.out}/: solutions replaced by placeholders, checks kept, no outputs")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit", description="Flink State Lab: the local Flink cluster")
     parser.add_argument("--lab", help="lab name (default: $LABKIT_LAB or 'default')")
@@ -155,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="ci", choices=["ci", "learner"])
     p.add_argument("--out", default="runs", help="folder for the executed notebook and its metrics")
     p.set_defaults(run=run)
+    p = sub.add_parser("student", help="write student copies of every chapter (solutions stripped)")
+    p.add_argument("--out", default="student", help="folder for the student notebooks")
+    p.set_defaults(run=student)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -116,3 +116,9 @@ class MalformedEvent(LabError, ValueError):
 
 class CheckFailed(LabError, AssertionError):
     """An exercise check did not pass. The message is written for the learner."""
+
+
+class ExerciseNotDone(LabError):
+    """A student copy's exercise cell still holds its placeholder."""
+
+    hint = "write your answer in place of the placeholder lines, then run the cell and its check again"

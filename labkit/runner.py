@@ -28,12 +28,14 @@ def find_chapter(name: str, folder: Path = NOTEBOOKS) -> Path:
     raise UnknownChapter(f"no chapter {name!r}; the chapters are: " + ", ".join(p.stem for p in known.values()))
 
 
-def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_timeout: int = 600) -> dict:
-    """Execute a chapter with papermill; write the executed notebook, its dashboards' metrics
-    (CSV, via LABKIT_RUN_DIR) and a JSON record. Raises LabError if the notebook fails."""
+def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_timeout: int = 600,
+                folder: Path = NOTEBOOKS) -> dict:
+    """Execute a chapter (from ``folder``: the solutions, or a folder of student copies) with
+    papermill; write the executed notebook, its dashboards' metrics (CSV, via LABKIT_RUN_DIR) and
+    a JSON record. Raises LabError if the notebook fails."""
     import papermill
 
-    notebook = find_chapter(name)
+    notebook = find_chapter(name, folder)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name
