@@ -6,7 +6,7 @@
     lk.Timeline({label: job})    several jobs' checkpoints and restarts on one time axis
     lk.current().kill_taskmanager()   fault injection
 """
-from . import checks, data, metrics, student
+from . import checks, data, metrics
 from .checks import install_ipython_handler as _install_ipython_handler
 from .dashboard import LiveDashboard, headless, live
 from .data import EventLog, Replayer, UserEvent, generate_user_events, parse_event, stable_hash

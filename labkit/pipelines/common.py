@@ -34,6 +34,12 @@ class Throttle(MapFunction):
         return value
 
 
+def cap_python_bundles(env, rate: float, bundle_ms: int = 100) -> None:
+    """Python bundles of about ``bundle_ms`` of input at ``rate`` records/s: checkpoint barriers
+    and watermarks wait for the bundle in flight, so paced jobs keep it short."""
+    env.configure(Configuration().set_integer("python.fn-execution.bundle.size", max(10, int(rate * bundle_ms / 1000))))
+
+
 def sequence_source(env, count: int, rate: float | None = None, name: str = "sequence", bundle_ms: int = 100):
     """The ints 0..count-1 from Flink's NumberSequenceSource (JVM, checkpointed as ranges, so
     a restored job continues exactly where it stopped).
@@ -50,7 +56,7 @@ def sequence_source(env, count: int, rate: float | None = None, name: str = "seq
     numbers = env.from_source(NumberSequenceSource(0, count - 1), WatermarkStrategy.no_watermarks(), name)
     if not rate:
         return numbers
-    env.configure(Configuration().set_integer("python.fn-execution.bundle.size", max(10, int(rate * bundle_ms / 1000))))
+    cap_python_bundles(env, rate, bundle_ms)
     return numbers.map(Throttle(rate), output_type=Types.LONG()).name("throttle")
 
 

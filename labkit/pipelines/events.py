@@ -9,6 +9,7 @@ from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 
 from ..data import parse_event
 from ..errors import MalformedEvent
+from .common import Throttle
 
 # (reason, raw line): every malformed event is kept, with why it was rejected.
 MALFORMED = OutputTag("malformed", Types.TUPLE([Types.STRING(), Types.STRING()]))
@@ -35,8 +36,11 @@ def line_source(env, path: Path, monitor_seconds: float | None = None, name: str
     return lines.set_parallelism(parallelism) if parallelism else lines
 
 
-def parsed_events(env, path: Path, monitor_seconds: float | None = None, source_parallelism: int | None = None):
-    """(events, malformed): the parsed UserEvent stream and its side output of (reason, line)."""
-    events = line_source(env, path, monitor_seconds, parallelism=source_parallelism).process(
+def parsed_events(env, path: Path, monitor_seconds: float | None = None, source_parallelism: int | None = None,
+                  rate: float | None = None):
+    """(events, malformed): the parsed UserEvent stream, paced to ``rate`` records/s if given,
+    and its side output of (reason, line)."""
+    parsed = line_source(env, path, monitor_seconds, parallelism=source_parallelism).process(
         ParseEvents(), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
-    return events, events.get_side_output(MALFORMED)
+    events = parsed.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
+    return events, parsed.get_side_output(MALFORMED)

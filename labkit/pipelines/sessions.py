@@ -17,7 +17,7 @@ from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
 from ..data import START_MS, UserEvent, item_category
-from .common import Throttle, read_lines, text_sink
+from .common import read_lines, text_sink
 from .events import parsed_events
 from .windows import keep_watermarks_fresh, watermarks
 
@@ -87,9 +87,7 @@ def build(env, *, events_file: Path, output: Path, timeout_ms: int, function=Ses
     subtasks interleave them, so a user's events can arrive out of order (within the bound)."""
     env.set_parallelism(parallelism)
     keep_watermarks_fresh(env, rate)
-    events, _ = parsed_events(env, events_file, source_parallelism=1)
-    if rate:
-        events = events.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle")
+    events, _ = parsed_events(env, events_file, source_parallelism=1, rate=rate)
     events.assign_timestamps_and_watermarks(watermarks(bound_ms)) \
         .key_by(lambda e: e.user_id, key_type=Types.STRING()) \
         .process(function(timeout_ms), output_type=Types.STRING()).name("sessions") \
@@ -113,17 +111,14 @@ def busy_and_idle_users(minutes: int = 5, clock_every_ms: int = 200) -> list[Use
     return sorted(timeline, key=lambda e: e.timestamp)
 
 
-def reference_sessions(events: list[UserEvent], timeout_ms: int, users=None) -> set[tuple[str, int, int, int]]:
+def reference_sessions(events: list[UserEvent], timeout_ms: int) -> set[tuple[str, int, int, int]]:
     """Sessions by event-time gaps (in-order events): a gap longer than ``timeout_ms`` ends one."""
     sessions, open_ = set(), {}
     for event in sorted(events, key=lambda e: e.timestamp):
-        if users is not None and event.user_id not in users:
-            continue
         current = open_.get(event.user_id)
         if current and event.timestamp - current[1] > timeout_ms:
             sessions.add((event.user_id, *current))
             current = None
         current = [current[0], event.timestamp, current[2] + 1] if current else [event.timestamp, event.timestamp, 1]
         open_[event.user_id] = current
-    sessions |= {(user, *s) for user, s in open_.items()}
-    return {(u, int(a), int(b), int(c)) for u, a, b, c in sessions}
+    return sessions | {(user, *s) for user, s in open_.items()}

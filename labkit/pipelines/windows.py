@@ -31,7 +31,7 @@ from pyflink.datastream.window import (EventTimeSessionWindows, SlidingEventTime
 
 from ..data import EventLog, UserEvent, generate_user_events
 from ..errors import LabError
-from .common import Throttle, read_lines, text_sink
+from .common import cap_python_bundles, read_lines, text_sink
 from .events import parsed_events
 
 MINUTE = 60_000
@@ -84,9 +84,8 @@ def keep_watermarks_fresh(env, rate: float | None = None) -> None:
     """Small Python bundles and frequent watermarks. A watermark waits behind the Python bundle in
     flight and for the next periodic emission (200 ms by default); at thousands of records per
     second either would hold it back by minutes of event time."""
-    env.configure(Configuration().set_integer("python.fn-execution.bundle.size",
-                                              max(10, int(rate // 10)) if rate else 100)
-                  .set_string("pipeline.auto-watermark-interval", "20ms"))
+    cap_python_bundles(env, rate or 1_000)
+    env.configure(Configuration().set_string("pipeline.auto-watermark-interval", "20ms"))
 
 
 class CountActivity(AggregateFunction):
@@ -144,9 +143,7 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
     if unknown:
         raise LabError(f"unknown window kind(s) {sorted(unknown)}", hint=f"choose from {sorted(KINDS)}")
     keep_watermarks_fresh(env, rate)
-    events, malformed = parsed_events(env, events_file, monitor_seconds, source_parallelism=source_parallelism)
-    if rate:
-        events = events.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle")
+    events, malformed = parsed_events(env, events_file, monitor_seconds, source_parallelism, rate)
     outputs = [malformed.map(lambda bad: f"malformed,{bad[0]}", output_type=Types.STRING()).name("malformed")]
     for bound in bounds_ms:
         timed = events.assign_timestamps_and_watermarks(watermarks(bound, idleness_ms)) \
