@@ -142,13 +142,16 @@ def test_killed_taskmanager_restarts_the_job_from_its_checkpoint_exactly(healthy
 def test_second_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
     slots = healthy_cluster.overview()["slots_total"]
     healthy_cluster.start_taskmanager()
-    overview = healthy_cluster.overview()
-    assert overview["taskmanagers"] == 2 and overview["slots_total"] == 2 * slots
-    assert "TaskManagerRunner" in healthy_cluster.logs("taskmanager", lines=400) or \
-        "TaskExecutor" in healthy_cluster.logs("taskmanager", lines=400)
-    assert "Starting" in healthy_cluster.logs("jobmanager", lines=2000)
-    healthy_cluster.kill_taskmanager(index=1)
-    healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1, 60, "the killed TaskManager to be noticed")
+    try:
+        # a TaskManager can be counted a moment before all its slots are
+        overview = healthy_cluster.wait_until(lambda o: o["slots_total"] >= 2 * slots, 30, "the second TaskManager's slots")
+        assert overview["taskmanagers"] == 2 and overview["slots_total"] == 2 * slots
+        assert "TaskManagerRunner" in healthy_cluster.logs("taskmanager", lines=400) or \
+            "TaskExecutor" in healthy_cluster.logs("taskmanager", lines=400)
+        assert "Starting" in healthy_cluster.logs("jobmanager", lines=2000)
+    finally:  # the later tests expect one TaskManager
+        healthy_cluster.kill_taskmanager(index=1)
+        healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1, 60, "the killed TaskManager to be noticed")
 
 
 def test_attached_cluster_speaks_rest_but_refuses_process_hooks(cluster):
