@@ -87,12 +87,16 @@ class KeyProfile(KeyedProcessFunction):
                f"{len(list(self.values.get()))}|{json.dumps(digits)}")
 
 
-def build_profiles(env, *, records: int, keys: int, output: Path, rate: float | None = None,
-                   parallelism: int | None = 1) -> None:
+def keyed_numbers(env, records: int, keys: int, rate: float | None, parallelism: int | None):
+    """The ints 0..records-1 keyed by ``n % keys``, the input of both pipelines."""
     if parallelism:
         env.set_parallelism(parallelism)
-    numbers = sequence_source(env, records, rate)
-    numbers.key_by(lambda n: n % keys, key_type=Types.LONG()) \
+    return sequence_source(env, records, rate).key_by(lambda n: n % keys, key_type=Types.LONG())
+
+
+def build_profiles(env, *, records: int, keys: int, output: Path, rate: float | None = None,
+                   parallelism: int | None = 1) -> None:
+    keyed_numbers(env, records, keys, rate, parallelism) \
         .process(KeyProfile(), output_type=Types.STRING()).name("key-profile") \
         .sink_to(text_sink(output)).name("profiles")
 
@@ -132,12 +136,8 @@ class BufferPerKey(KeyedProcessFunction):
         self.buffer = runtime_context.get_list_state(ListStateDescriptor("buffer", Types.LONG()))
         self.size = runtime_context.get_state(ValueStateDescriptor("size", Types.INT()))
         self.deadline = runtime_context.get_state(ValueStateDescriptor("deadline", Types.LONG()))
-        self.armed = runtime_context.get_state(ValueStateDescriptor("end-timer", Types.BOOLEAN()))
 
     def process_element(self, value, ctx):
-        if not self.armed.value():
-            ctx.timer_service().register_event_time_timer(END_OF_TIME)
-            self.armed.update(True)
         self.buffer.add(value)
         size = (self.size.value() or 0) + 1
         if size >= self.batch_size:
@@ -145,6 +145,8 @@ class BufferPerKey(KeyedProcessFunction):
             return
         self.size.update(size)
         if size == 1:
+            # Flink keeps one timer per key and timestamp, so the end-of-input timer is set once.
+            ctx.timer_service().register_event_time_timer(END_OF_TIME)
             deadline = ctx.timer_service().current_processing_time() + self.flush_ms
             ctx.timer_service().register_processing_time_timer(deadline)
             self.deadline.update(deadline)
@@ -169,10 +171,7 @@ class BufferPerKey(KeyedProcessFunction):
 
 def build_batches(env, *, records: int, keys: int, output: Path, rate: float, batch_size: int = 50,
                   flush_ms: int = 1000, parallelism: int | None = None) -> None:
-    if parallelism:
-        env.set_parallelism(parallelism)
-    numbers = sequence_source(env, records, rate)
-    numbers.key_by(lambda n: n % keys, key_type=Types.LONG()) \
+    keyed_numbers(env, records, keys, rate, parallelism) \
         .process(BufferPerKey(batch_size, flush_ms), output_type=Types.STRING()).name("buffer-per-key") \
         .sink_to(text_sink(output)).name("batches")
 
