@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 SIZE  ?= ci
 
-.PHONY: setup lab lab-headless test test-fast bench student down status clean
+.PHONY: setup lab lab-headless regress test test-fast bench student down status clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,11 @@ lab-headless: setup
 
 test: setup
 	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=15 tests
+
+# Every chapter headless (SIZE=ci by default, SIZE=learner for the full run): runs/report.md
+regress: setup
+	$(VENV)/labkit up
+	$(VENV)/labkit regress --size $(SIZE) --out runs
 
 # Without the cluster: generators, parsing, notebooks' hygiene.
 test-fast: setup

@@ -26,22 +26,6 @@ from labkit.pipelines.common import output_dir
 TARGETS = {"vs_pyflink_default": 50.0, "vs_jvm": 0.1}
 
 
-def measure(job, column_hint: str, records: int, timeout: float) -> tuple[float, float]:
-    """(steady records/s, wall seconds from RUNNING to FINISHED) of a submitted job."""
-    job.wait_running(timeout)
-    started = time.monotonic()
-    sampler = lk.sample(job, interval=0.5, taskmanager_metrics=())
-    job.wait_finished(timeout)
-    wall = time.monotonic() - started
-    sampler.wait(30)
-    frame = sampler.frame()
-    column = next((c for c in frame.columns if c.startswith(column_hint) and c.endswith(".numRecordsIn")), None)
-    rate = lk.steady_rate(frame, column) if column else float("nan")
-    if rate != rate:  # too short to sample: fall back to the job's whole duration, start-up included
-        rate = records / (job.detail()["duration"] / 1000)
-    return rate, wall
-
-
 def run(args) -> dict:
     results = []
 
@@ -49,7 +33,7 @@ def run(args) -> dict:
         out = output_dir(f"bench-{label}")
         job = lk.submit(lambda env: kc.build(env, records=records, keys=args.keys, output=out),
                         name=f"bench-{label}", config=lk.job_config(preset))
-        rate, wall = measure(job, "count-per-key", records, args.timeout)
+        rate, wall = lk.measure_rate(job, "count-per-key", records, args.timeout)
         exact = kc.read_counts(out) == kc.expected_counts(records, args.keys)
         results.append({"config": label, "records": records, "records_per_s": rate, "wall_s": wall,
                         "parallelism": job.config()["job-parallelism"], "exact": exact})
@@ -57,7 +41,7 @@ def run(args) -> dict:
     def sql_job(label: str, parallelism: int, records: int):
         job = lk.submit_sql(kc.sql_statements(args.keys), name=f"bench-{label}",
                             config=lk.job_config(parallelism=parallelism), prepare=kc.register_numbers(records))
-        rate, wall = measure(job, "GroupAggregate", records, args.timeout)
+        rate, wall = lk.measure_rate(job, "GroupAggregate", records, args.timeout)
         results.append({"config": label, "records": records, "records_per_s": rate, "wall_s": wall,
                         "parallelism": parallelism, "exact": None})
 

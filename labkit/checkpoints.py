@@ -24,6 +24,12 @@ def history(payload: dict) -> pd.DataFrame:
     return frame.sort_values("id").reset_index(drop=True)
 
 
+def completed(payload: dict) -> pd.DataFrame:
+    """The completed checkpoints (savepoints left out) of a ``/checkpoints`` payload, oldest first."""
+    frame = history(payload)
+    return frame[(frame["status"] == "COMPLETED") & ~frame["is_savepoint"].astype(bool)].reset_index(drop=True)
+
+
 @dataclass
 class CheckpointReport:
     counts: dict

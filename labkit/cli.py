@@ -1,10 +1,11 @@
-"""The ``labkit`` command: doctor, up, down, status, logs."""
+"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, student."""
 from __future__ import annotations
 
 import argparse
 import shutil
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import psutil
 
@@ -92,6 +93,20 @@ def down(args) -> int:
     return 0
 
 
+def reset(args) -> int:
+    """A fresh start for one lab: stop its cluster, delete its folder (checkpoints, savepoints,
+    outputs, logs, config). The next `labkit up` recreates it."""
+    settings = _settings(args)
+    if settings.attached:
+        raise LabError("reset works on a local lab, not on an attached cluster",
+                       hint="unset LABKIT_REST_URL; an attached cluster is reset with `docker compose down -v`")
+    stopped = LocalCluster(settings).down()
+    if settings.lab_dir.exists():
+        shutil.rmtree(settings.lab_dir)
+    print(f"lab {settings.name!r}: stopped {len(stopped)} process(es), removed {settings.lab_dir}")
+    return 0
+
+
 def status(args) -> int:
     settings = _settings(args)
     cluster = make_cluster(settings)
@@ -131,6 +146,17 @@ def run(args) -> int:
     return 0
 
 
+def regress(args) -> int:
+    from .regress import run_all
+    summary = run_all(size=args.size, out_dir=Path(args.out), names=args.chapters)
+    print(f"{len(summary['chapters']) - len(summary['failed'])} of {len(summary['chapters'])} chapters passed "
+          f"in {summary['duration_s'] / 60:.1f} min; report: {Path(args.out) / 'report.md'}")
+    if summary["failed"]:
+        print(f"failed: {', '.join(summary['failed'])} (executed notebooks in {args.out}/)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def student(args) -> int:
     from .student import write_student_copies
     for chapter, exercises in write_student_copies(args.out).items():
@@ -152,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("down", help="stop the lab's cluster and every process it started")
     p.add_argument("--all", action="store_true", help="stop every lab on this machine")
     p.set_defaults(run=down)
+    sub.add_parser("reset", help="stop the lab and delete its folder: a fresh start").set_defaults(run=reset)
     sub.add_parser("status", help="cluster, processes and jobs").set_defaults(run=status)
     p = sub.add_parser("logs", help="tail of a log")
     p.add_argument("component", nargs="?", default="taskmanager", choices=["taskmanager", "jobmanager", "stdout"])
@@ -163,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", default="ci", choices=["ci", "learner"])
     p.add_argument("--out", default="runs", help="folder for the executed notebook and its metrics")
     p.set_defaults(run=run)
+    p = sub.add_parser("regress", help="run every chapter headless and write a Markdown report")
+    p.add_argument("--size", default="ci", choices=["ci", "learner"])
+    p.add_argument("--out", default="runs", help="folder for the report, executed notebooks, figures and metrics")
+    p.add_argument("--chapters", nargs="*", help="only these chapters (numbers or names)")
+    p.set_defaults(run=regress)
     p = sub.add_parser("student", help="write student copies of every chapter (solutions stripped)")
     p.add_argument("--out", default="student", help="folder for the student notebooks")
     p.set_defaults(run=student)

@@ -291,6 +291,8 @@ class LocalCluster(Cluster):
             "rest.address": LOOPBACK, "rest.bind-address": LOOPBACK, "rest.port": s.rest_port,
             "execution.checkpointing.dir": s.checkpoint_dir.as_uri(),
             "execution.checkpointing.savepoint-dir": s.savepoint_dir.as_uri(),
+            # RocksDB's working files in the lab dir (not /tmp), where chapter 01 measures them.
+            "state.backend.rocksdb.localdir": str(s.rocksdb_dir),
             # REST metrics refresh every 10 s by default: far too slow for live plots.
             "metrics.fetcher.update-interval": 1000,
             "web.checkpoints.history": 100,
@@ -312,7 +314,7 @@ class LocalCluster(Cluster):
     def _prepare_lab_dir(self, config: dict) -> None:
         s = self.settings
         for folder in (s.conf_dir, s.log_dir, s.run_dir, s.lib_dir, s.checkpoint_dir,
-                       s.savepoint_dir, s.output_dir, s.data_dir):
+                       s.savepoint_dir, s.rocksdb_dir, s.output_dir, s.data_dir):
             folder.mkdir(parents=True, exist_ok=True)
         for pid_file in s.run_dir.glob("*.pid"):
             pid_file.unlink()

@@ -27,7 +27,7 @@ def headless() -> bool:
 
 
 def _by_vertex(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    cols = [c for c in frame.columns if c.endswith("." + metric) and not c.startswith(("job.", "tm."))]
+    cols = [c for c in frame.columns if c.endswith("." + metric) and not c.startswith(("job.", "tm.", "extra."))]
     return frame[cols].rename(columns=lambda c: c.rsplit(".", 1)[0]).astype(float)
 
 

@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import JobFailed, JobTimeout, LabError, SavepointFailed
@@ -92,6 +92,19 @@ def _flink_value(value) -> str:
     if isinstance(value, (list, tuple)):
         return ";".join(map(str, value))
     return str(value)
+
+
+def cancel_all(jobs: Iterable["JobHandle"], timeout: float = 60) -> None:
+    """Cancel several jobs at once, then wait for all of them: side-by-side experiments end together
+    (and one TaskManager-loss guard covers them all, see :meth:`JobHandle.cancel`)."""
+    running = [job for job in jobs if job.state() not in TERMINAL_JOB_STATES]
+    if not running:
+        return
+    with running[0].cluster.replacing_lost_taskmanagers("cancelling Python jobs"):
+        for job in running:
+            job.rest.cancel(job.job_id)
+        for job in running:
+            job.wait_terminal(timeout)
 
 
 def cancel_jobs_named(name: str, cluster, timeout: float = 30) -> list[str]:

@@ -6,7 +6,8 @@ previous. Sampling stops by itself when the job reaches a terminal state.
 Columns of :meth:`MetricsSampler.frame`: ``t`` (seconds since start), ``job_state``, then
 ``<vertex>.<metric>`` per vertex (``sum`` over subtasks for counts and rates, ``max`` for
 busy/backpressured time, ``min`` for the input watermark), ``job.<metric>`` (checkpoints,
-restarts) and ``tm.<metric>`` summed over TaskManagers (memory).
+restarts), ``tm.<metric>`` summed over TaskManagers (memory) and ``extra.<name>`` for the
+extra probes given to the sampler (e.g. bytes on disk).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 
@@ -56,7 +58,8 @@ class Vertex:
 
 class MetricsSampler:
     def __init__(self, job, interval: float = 1.0, vertex_metrics: dict[str, str] | None = None,
-                 job_metrics=JOB_METRICS, taskmanager_metrics=TASKMANAGER_METRICS):
+                 job_metrics=JOB_METRICS, taskmanager_metrics=TASKMANAGER_METRICS,
+                 extras: dict[str, Callable[[], float]] | None = None):
         if interval <= 0:
             raise LabError(f"sampling interval must be positive, got {interval}")
         self.job = job
@@ -64,6 +67,7 @@ class MetricsSampler:
         self.vertex_metrics = vertex_metrics or VERTEX_METRICS
         self.job_metrics = tuple(job_metrics)
         self.taskmanager_metrics = tuple(taskmanager_metrics)
+        self.extras = dict(extras or {})
         self.rows: list[dict] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -141,6 +145,8 @@ class MetricsSampler:
             for tm in rest.taskmanagers():
                 for name, value in rest.taskmanager_metrics(tm["id"], self.taskmanager_metrics).items():
                     row[f"tm.{name}"] = row.get(f"tm.{name}", 0.0) + value
+        for name, probe in self.extras.items():
+            row[f"extra.{name}"] = probe()
         return row
 
     def _available(self, vertex: Vertex) -> list[str]:
@@ -162,7 +168,7 @@ class MetricsSampler:
     def vertex_labels(self) -> list[str]:
         frame = self.frame()
         return list(dict.fromkeys(c.rsplit(".", 1)[0] for c in frame.columns
-                                  if c.endswith(".numRecordsIn") and not c.startswith(("job.", "tm."))))
+                                  if c.endswith(".numRecordsIn") and not c.startswith(("job.", "tm.", "extra."))))
 
 
 def sample(job, interval: float = 1.0, **kwargs) -> MetricsSampler:
@@ -195,3 +201,20 @@ def steady_rate(frame: pd.DataFrame, column: str, settle: float = 0.1, min_span:
     if end_t - t0 < min_span:
         return float("nan")
     return float((final - window.iloc[0]) / (end_t - t0))
+
+
+def measure_rate(job, operator: str, records: int, timeout: float = 300) -> tuple[float, float]:
+    """(steady records/s into ``operator``, wall seconds from RUNNING to FINISHED) of a submitted,
+    bounded job. Too short to sample (a fast JVM job): records over the job's whole duration."""
+    job.wait_running(timeout)
+    started = time.monotonic()
+    sampler = sample(job, interval=0.5, taskmanager_metrics=())
+    job.wait_finished(timeout)
+    wall = time.monotonic() - started
+    sampler.wait(30)
+    frame = sampler.frame()
+    column = next((c for c in frame.columns if c.startswith(operator) and c.endswith(".numRecordsIn")), None)
+    rate = steady_rate(frame, column) if column else float("nan")
+    if rate != rate:
+        rate = records / (job.detail()["duration"] / 1000)
+    return rate, wall

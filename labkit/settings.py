@@ -97,6 +97,10 @@ class LabSettings:
         return self.lab_dir / "savepoints"
 
     @property
+    def rocksdb_dir(self) -> Path:
+        return self.lab_dir / "rocksdb"
+
+    @property
     def output_dir(self) -> Path:
         return self.lab_dir / "output"
 

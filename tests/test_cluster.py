@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 import labkit as lk
+from labkit import cli
 from labkit.cluster import AttachedCluster, LocalCluster
 from labkit.pipelines import keyed_count as kc
 from labkit.pipelines.common import output_dir
@@ -219,6 +220,18 @@ def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp
     assert second.processes() == []
     assert cluster.is_up() and job.state() == "RUNNING"  # the other lab is untouched
     job.cancel()
+
+
+def test_reset_stops_a_running_lab_and_removes_its_folder(cluster, tmp_path, monkeypatch, capsys):
+    offset = cluster.settings.port_offset + 20
+    doomed = LocalCluster(replace(cluster.settings, name="doomed", home=tmp_path, port_offset=offset))
+    doomed.up()
+    assert doomed.processes() and (tmp_path / "doomed" / "conf" / "config.yaml").exists()
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
+    assert cli.main(["--lab", "doomed", "--port-offset", str(offset), "reset"]) == 0
+    assert doomed.processes() == [] and not (tmp_path / "doomed").exists()
+    assert "lab 'doomed': stopped" in capsys.readouterr().out
+    assert cluster.is_up()  # the other lab is untouched
 
 
 def test_resume_from_a_checkpoint_retained_after_cancel_continues_exactly(healthy_cluster):

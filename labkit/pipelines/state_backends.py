@@ -12,6 +12,7 @@ processing-time timer; checkpoints restore it exactly.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -58,7 +59,15 @@ class KeyProfile(KeyedProcessFunction):
     AggregatingState the mean (accumulator (sum, count), result computed on read)
     MapState        how many values end in each digit (one entry per digit, updated in place)
     ListState       every value, in order (appends never read the list back)
+
+    With ``document_chars`` each key also gets a ValueState document of that many characters,
+    written once when the key first appears: the big, rarely changing part of real state (a user
+    profile, a model) next to small values updated on every record. That mix is what makes
+    incremental checkpoints pay off.
     """
+
+    def __init__(self, document_chars: int = 0):
+        self.document_chars = document_chars
 
     def open(self, runtime_context):
         self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
@@ -68,9 +77,13 @@ class KeyProfile(KeyedProcessFunction):
             AggregatingStateDescriptor("mean", Mean(), Types.TUPLE([Types.LONG(), Types.LONG()])))
         self.by_digit = runtime_context.get_map_state(MapStateDescriptor("by-last-digit", Types.INT(), Types.LONG()))
         self.values = runtime_context.get_list_state(ListStateDescriptor("values", Types.LONG()))
+        self.document = runtime_context.get_state(ValueStateDescriptor("document", Types.STRING()))
 
     def process_element(self, value, ctx):
         count = (self.count.value() or 0) + 1
+        if count == 1 and self.document_chars:
+            # random hex: no compression shrinks it, so checkpoints carry its real size
+            self.document.update(random.Random(value).randbytes(self.document_chars // 2 + 1).hex()[:self.document_chars])
         self.count.update(count)
         self.largest.add(value)
         self.mean.add(value)
@@ -95,9 +108,9 @@ def keyed_numbers(env, records: int, keys: int, rate: float | None, parallelism:
 
 
 def build_profiles(env, *, records: int, keys: int, output: Path, rate: float | None = None,
-                   parallelism: int | None = 1) -> None:
+                   parallelism: int | None = 1, document_chars: int = 0) -> None:
     keyed_numbers(env, records, keys, rate, parallelism) \
-        .process(KeyProfile(), output_type=Types.STRING()).name("key-profile") \
+        .process(KeyProfile(document_chars), output_type=Types.STRING()).name("key-profile") \
         .sink_to(text_sink(output)).name("profiles")
 
 

@@ -1,0 +1,206 @@
+"""Chapter 02: state time-to-live, observed on the cluster.
+
+Probe:     scripted commands, one every ``step_ms`` -> key_by(key) -> TtlProbe -> one line per read
+Cleanup:   paced user activity, most users go quiet -> key_by(user) -> LastSeen (TTL'd)
+Sessions:  the tutorial's TTL session example, with and without event timestamps
+
+TTL in PyFlink 2.3 is measured in **processing time** only, and ``StateTtlConfig.new_builder``
+takes ``pyflink.common.Time`` (a ``Duration`` builds, then fails when the job is compiled).
+
+What a Python function sees of TTL depends on the Python-side state cache: with the default
+cache a value is served from the worker's memory long after it expired. The probe therefore runs
+with ``python.state.cache-size: 0`` (every read asks the JVM, where TTL lives) and one record per
+bundle (each command is processed when it arrives, not when a bundle fills).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyflink.common import Configuration, Time, Types
+from pyflink.datastream import KeyedProcessFunction
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+
+from ..errors import LabError
+from .common import read_lines, sequence_source, text_sink
+from .events import parsed_events
+
+# Python options that make TTL observable from a Python function (see the module docstring).
+PROBE_CONFIG = {"python.state.cache-size": 0, "python.fn-execution.bundle.size": 1,
+                "python.map-state.read-cache-size": 0, "python.map-state.write-cache-size": 0}
+
+UPDATE_TYPES = {"OnCreateAndWrite": StateTtlConfig.UpdateType.OnCreateAndWrite,
+                "OnReadAndWrite": StateTtlConfig.UpdateType.OnReadAndWrite}
+VISIBILITIES = {"NeverReturnExpired": StateTtlConfig.StateVisibility.NeverReturnExpired,
+                "ReturnExpiredIfNotCleanedUp": StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp}
+
+
+def ttl_config(ttl_ms: int, update: str = "OnCreateAndWrite", visibility: str = "NeverReturnExpired",
+               cleanup: str = "none") -> StateTtlConfig:
+    """A TTL config by names. ``cleanup``: ``none`` (expired values stay until read), ``full
+    snapshot`` (left out of full checkpoints), ``incremental`` (heap: a few entries checked on every
+    access) or ``compaction`` (RocksDB: dropped when files are compacted)."""
+    if update not in UPDATE_TYPES or visibility not in VISIBILITIES:
+        raise LabError(f"unknown TTL setting {update!r}/{visibility!r}",
+                       hint=f"update: {sorted(UPDATE_TYPES)}; visibility: {sorted(VISIBILITIES)}")
+    builder = StateTtlConfig.new_builder(Time.milliseconds(ttl_ms)) \
+        .set_update_type(UPDATE_TYPES[update]).set_state_visibility(VISIBILITIES[visibility])
+    if cleanup == "none":
+        builder = builder.disable_cleanup_in_background()
+    elif cleanup == "full snapshot":
+        builder = builder.disable_cleanup_in_background().cleanup_full_snapshot()
+    elif cleanup == "incremental":
+        builder = builder.cleanup_incrementally(50, False)
+    elif cleanup == "compaction":
+        builder = builder.cleanup_in_rocksdb_compact_filter(100)
+    else:
+        raise LabError(f"unknown TTL cleanup {cleanup!r}", hint="none, full snapshot, incremental or compaction")
+    return builder.build()
+
+
+# --- the probe ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    at_ms: int    # when, after the script starts
+    action: str   # "write" or "read"
+    key: str
+
+
+def keep_alive_script(ttl_ms: int, step_ms: int = 250) -> list[Command]:
+    """Two keys written at 0. ``reader`` is read every ``ttl/4`` until ``2.5 ttl``; ``idle`` is left
+    alone. Both are read at ``2.5 ttl`` and ``2.5 ttl + 2 steps`` (a second read shows whether the
+    first one cleaned an expired value up)."""
+    every = max(step_ms, ttl_ms // 4 // step_ms * step_ms)
+    final = (5 * ttl_ms // 2) // step_ms * step_ms + step_ms
+    script = [Command(0, "write", "reader"), Command(0, "write", "idle")]
+    script += [Command(t, "read", "reader") for t in range(every, final - step_ms, every)]
+    for at in (final, final + 2 * step_ms):
+        script += [Command(at, "read", "reader"), Command(at, "read", "idle")]
+    return script
+
+
+class TtlProbe(KeyedProcessFunction):
+    """Executes the script's commands against one TTL'd ValueState per key and reports each read:
+    ``read|<at ms>|<key>|<value or None>``."""
+
+    def __init__(self, ttl: StateTtlConfig):
+        self.ttl = ttl
+
+    def open(self, runtime_context):
+        descriptor = ValueStateDescriptor("value", Types.STRING())
+        descriptor.enable_time_to_live(self.ttl)
+        self.value = runtime_context.get_state(descriptor)
+
+    def process_element(self, command, ctx):
+        at_ms, action, _ = command
+        if action == "write":
+            self.value.update(f"written at {at_ms} ms")
+        elif action == "read":
+            yield f"read|{at_ms}|{ctx.get_current_key()}|{self.value.value()}"
+
+
+def build_probe(env, *, script: list[Command], ttl: StateTtlConfig, output: Path, step_ms: int = 250,
+                warmup_ms: int = 4_000, state_cache: int = 0) -> None:
+    """Plays ``script`` in processing time, one slot every ``step_ms`` after ``warmup_ms`` (so the
+    Python worker is up before the first command). Commands sharing a slot run in script order.
+    ``state_cache`` > 0 turns the Python state cache back on, to see what it hides."""
+    env.set_parallelism(1)
+    slots: dict[int, list[Command]] = {}
+    for command in script:
+        slots.setdefault(warmup_ms // step_ms + command.at_ms // step_ms, []).append(command)
+    per_slot = max(len(commands) for commands in slots.values())
+    plan = {slot * per_slot + i: (c.at_ms, c.action, c.key)
+            for slot, commands in slots.items() for i, c in enumerate(commands)}
+    ticks = (max(slots) + 1) * per_slot
+    sequence_source(env, ticks, rate=per_slot * 1000 / step_ms, bundle_ms=step_ms) \
+        .filter(lambda n: n in plan) \
+        .map(lambda n: plan[n], output_type=Types.TUPLE([Types.INT(), Types.STRING(), Types.STRING()])) \
+        .key_by(lambda c: c[2], key_type=Types.STRING()) \
+        .process(TtlProbe(ttl), output_type=Types.STRING()).name("ttl-probe") \
+        .sink_to(text_sink(output)).name("reads")
+    probe_options = Configuration()
+    for key, value in PROBE_CONFIG.items():  # after sequence_source, which sizes bundles for pacing
+        probe_options.set_string(key, str(state_cache if "cache" in key else value))
+    env.configure(probe_options)
+
+
+def read_probe(output: Path) -> dict[tuple[int, str], str | None]:
+    """``{(at ms, key): value read, None if nothing}``"""
+    reads = {}
+    for line in read_lines(output):
+        _, at_ms, key, value = line.split("|", 3)
+        reads[(int(at_ms), key)] = None if value == "None" else value
+    return reads
+
+
+# --- cleanup: most users fall silent --------------------------------------------------------
+class LastSeen(KeyedProcessFunction):
+    """Keeps each user's latest activity, a ``record_chars`` long record, in TTL'd state."""
+
+    def __init__(self, ttl: StateTtlConfig, record_chars: int):
+        self.ttl = ttl
+        self.record_chars = record_chars
+
+    def open(self, runtime_context):
+        descriptor = ValueStateDescriptor("last-seen", Types.STRING())
+        descriptor.enable_time_to_live(self.ttl)
+        self.last_seen = runtime_context.get_state(descriptor)
+
+    def process_element(self, n, ctx):
+        # random hex: RocksDB's compression cannot shrink it, so every backend stores its real size
+        self.last_seen.update(random.Random(n).randbytes(self.record_chars // 2).hex())
+        return ()
+
+
+def build_going_quiet(env, *, users: int, rate: float, quiet_after: int, ttl: StateTtlConfig, output: Path,
+                      active_every: int = 10, record_chars: int = 1_000, records: int = 100_000_000) -> None:
+    """Event ``n`` comes from user ``n % users``; after ``quiet_after`` events only every
+    ``active_every``-th user goes on. The others' state should expire one TTL later, leaving about
+    ``1 / active_every`` of ``users * record_chars``."""
+    env.set_parallelism(1)
+    sequence_source(env, records, rate) \
+        .filter(lambda n: n < quiet_after or n % users % active_every == 0) \
+        .key_by(lambda n: n % users, key_type=Types.LONG()) \
+        .process(LastSeen(ttl, record_chars), output_type=Types.STRING()).name("last-seen") \
+        .sink_to(text_sink(output)).name("nothing")
+
+
+# --- the tutorial's session example -----------------------------------------------------------
+class TtlSession(KeyedProcessFunction):
+    """The tutorial's TTLStateExample: a session id per user in TTL'd state, named after the
+    timestamp of the event that opened it. Without event timestamps ``ctx.timestamp()`` is
+    Long.MIN_VALUE in PyFlink 2.3, so every session gets the same name."""
+
+    def __init__(self, ttl: StateTtlConfig):
+        self.ttl = ttl
+
+    def open(self, runtime_context):
+        descriptor = ValueStateDescriptor("user_session", Types.STRING())
+        descriptor.enable_time_to_live(self.ttl)
+        self.session = runtime_context.get_state(descriptor)
+
+    def process_element(self, event, ctx):
+        session = self.session.value()
+        if session is None:
+            session = f"session_{ctx.timestamp()}"
+            self.session.update(session)
+            yield f"new|{event.user_id}|{session}"
+
+
+def build_sessions(env, *, events_file: Path, output: Path, ttl: StateTtlConfig, watermark_strategy=None) -> None:
+    """Sessions opened per user; with ``watermark_strategy`` None the events carry no timestamps,
+    as in the tutorial."""
+    env.set_parallelism(1)
+    events, _ = parsed_events(env, events_file, source_parallelism=1)
+    if watermark_strategy is not None:
+        events = events.assign_timestamps_and_watermarks(watermark_strategy)
+    events.key_by(lambda e: e.user_id, key_type=Types.STRING()) \
+        .process(TtlSession(ttl), output_type=Types.STRING()).name("sessions") \
+        .sink_to(text_sink(output)).name("new-sessions")
+
+
+def read_new_sessions(output: Path) -> dict[str, str]:
+    """``{user: session id}`` of the sessions opened."""
+    return dict(line.split("|")[1:] for line in read_lines(output))
+

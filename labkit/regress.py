@@ -1,0 +1,95 @@
+"""Regression runs: every chapter executed headless, one Markdown report.
+
+    labkit regress [--size ci|learner] [--out runs] [--chapters 01 03]
+
+For each chapter the report gives pass/fail, the duration, the exercises that passed, the
+measured lines the chapter printed (its claims, with this run's numbers) and its final figures
+(saved as PNG next to the report). The command fails (exit 1) if any chapter failed.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import nbformat
+
+from .errors import LabError
+from .runner import NOTEBOOKS, chapters, find_chapter, run_chapter
+
+MAX_MEASURED_LINES = 12
+
+
+def _outputs(executed: Path) -> tuple[list[str], list[bytes]]:
+    """(printed lines, PNG images) of an executed notebook, in order."""
+    if not executed.exists():
+        return [], []
+    nb = nbformat.read(executed, as_version=4)
+    lines, images = [], []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                lines += [line.rstrip() for line in output.get("text", "").splitlines() if line.strip()]
+            png = output.get("data", {}).get("image/png")
+            if png:
+                images.append(base64.b64decode(png))
+    return lines, images
+
+
+def _measured(lines: list[str]) -> list[str]:
+    """The lines that report a measurement: they carry a number and are not exercise verdicts."""
+    return [line for line in lines if any(ch.isdigit() for ch in line) and not line.startswith(("✓", "✗"))]
+
+
+def run_all(size: str = "ci", out_dir: Path = Path("runs"), names: list[str] | None = None,
+            folder: Path = NOTEBOOKS) -> dict:
+    """Run the chapters of ``folder`` (all, or ``names``) and write ``report.md`` and ``report.json``."""
+    out_dir = Path(out_dir).resolve()
+    selected = [find_chapter(name, folder) for name in names] if names else list(chapters(folder).values())
+    started = time.monotonic()
+    results = []
+    for notebook in selected:
+        try:
+            record = run_chapter(notebook.stem, size=size, out_dir=out_dir, folder=folder)
+        except LabError:
+            record = json.loads((out_dir / f"{notebook.stem}.json").read_text())
+        lines, images = _outputs(Path(record["executed"]))
+        figures = []
+        for i, png in enumerate(images, 1):
+            path = out_dir / notebook.stem / f"figure-{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            figures.append(str(path.relative_to(out_dir)))
+        record.update(exercises=[line for line in lines if line.startswith("✓")], measured=_measured(lines),
+                      figures=figures)
+        results.append(record)
+        print(f"{record['chapter']:28} {record['status']:7} {record['duration_s']:7.1f}s", flush=True)
+    summary = {"size": size, "duration_s": round(time.monotonic() - started, 1), "chapters": results,
+               "failed": [r["chapter"] for r in results if r["status"] != "passed"],
+               "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out_dir / "report.json").write_text(json.dumps(summary, indent=2))
+    (out_dir / "report.md").write_text(markdown(summary))
+    return summary
+
+
+def markdown(summary: dict) -> str:
+    verdict = "all chapters passed" if not summary["failed"] else f"FAILED: {', '.join(summary['failed'])}"
+    out = [f"# Flink State Lab regression run ({summary['size']} size, {summary['when']})", "",
+           f"{verdict}; {summary['duration_s'] / 60:.1f} minutes in all.", "",
+           "| chapter | status | duration | exercise checks passed |", "|---|---|---|---|"]
+    for r in summary["chapters"]:
+        out.append(f"| {r['chapter']} | {r['status']} | {r['duration_s']:.0f} s | {len(r['exercises'])} |")
+    for r in summary["chapters"]:
+        out += ["", f"## {r['chapter']}: {r['status']}", ""]
+        if r["status"] != "passed":
+            out += [f"Failed in cell {r.get('cell')}: `{r.get('error', '')[:300]}`", "",
+                    f"Executed notebook: `{r['executed']}`", ""]
+        measured = r["measured"]
+        if measured:
+            out += ["Measured in this run:", "", "```"] + measured[:MAX_MEASURED_LINES]
+            if len(measured) > MAX_MEASURED_LINES:
+                out.append(f"… {len(measured) - MAX_MEASURED_LINES} more lines in the executed notebook")
+            out += ["```", ""]
+        out += [f"![{r['chapter']} figure {i}]({figure})" for i, figure in enumerate(r["figures"][-2:], 1)]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,58 @@
+"""State TTL as chapter 02 claims it, on the real cluster: expired values gone after the TTL and
+present before it, reads keeping a key alive only under OnReadAndWrite, an expired value returned
+once under ReturnExpiredIfNotCleanedUp, and the Duration trap failing at submission."""
+import pytest
+from pyflink.common import Duration
+from pyflink.datastream.state import StateTtlConfig
+
+import labkit as lk
+from labkit.pipelines import ttl
+from labkit.pipelines.common import output_dir
+
+TTL_MS = 2_000
+
+
+def test_unknown_ttl_settings_say_which_exist():
+    with pytest.raises(lk.LabError, match="OnReadAndWrite"):
+        ttl.ttl_config(TTL_MS, update="OnRead")
+    with pytest.raises(lk.LabError, match="full snapshot"):
+        ttl.ttl_config(TTL_MS, cleanup="sometimes")
+
+
+def test_keep_alive_script_reads_the_reader_well_past_the_ttl():
+    script = ttl.keep_alive_script(TTL_MS)
+    reads = sorted(c.at_ms for c in script if c.action == "read" and c.key == "reader")
+    assert reads[0] < TTL_MS < reads[-1] and reads[-1] > 2 * TTL_MS
+    assert max(b - a for a, b in zip(reads, reads[1:])) < TTL_MS / 2
+    assert [c.at_ms for c in script if c.key == "idle"] == [0, reads[-2], reads[-1]]
+
+
+@pytest.mark.cluster
+def test_update_type_and_visibility_change_what_a_read_returns(healthy_cluster):
+    script = ttl.keep_alive_script(TTL_MS)
+    configs = {"never": ttl.ttl_config(TTL_MS),
+               "on-read": ttl.ttl_config(TTL_MS, update="OnReadAndWrite"),
+               "stale": ttl.ttl_config(TTL_MS, visibility="ReturnExpiredIfNotCleanedUp")}
+    jobs = {label: lk.submit(lambda env, label=label: ttl.build_probe(env, script=script, ttl=configs[label],
+                                                                      output=output_dir(f"t-ttl-{label}")),
+                             name=f"t-ttl-{label}") for label in configs}
+    for job in jobs.values():
+        job.wait_finished(180)
+    reads = {label: ttl.read_probe(output_dir(f"t-ttl-{label}", fresh=False)) for label in configs}
+    final, again = sorted({at for at, key in reads["never"] if key == "idle"})
+    never, on_read, stale = reads["never"], reads["on-read"], reads["stale"]
+    # before the TTL every read sees the value; after it, only a key that keeps being read
+    assert all(never[(at, "reader")] == "written at 0 ms" for at in (500, 1000, 1500))
+    assert never[(final, "reader")] is None and never[(final, "idle")] is None
+    assert on_read[(final, "reader")] == "written at 0 ms" and on_read[(final, "idle")] is None
+    # an expired value that was never cleaned up is returned once, and that read removes it
+    assert stale[(final, "idle")] == "written at 0 ms" and stale[(again, "idle")] is None
+
+
+@pytest.mark.cluster
+def test_a_duration_ttl_fails_when_the_job_is_submitted(healthy_cluster):
+    wrong = StateTtlConfig.new_builder(Duration.of_seconds(2)).build()
+    # the Duration wraps a Java object, which cannot be pickled into the Python operator
+    with pytest.raises(TypeError, match="cannot pickle"):
+        lk.submit(lambda env: ttl.build_probe(env, script=ttl.keep_alive_script(TTL_MS), ttl=wrong,
+                                              output=output_dir("t-ttl-duration")), name="t-ttl-duration")
