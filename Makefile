@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 SIZE  ?= ci
 
-.PHONY: setup lab lab-headless regress test test-fast bench student down status clean
+.PHONY: setup lab lab-headless regress test nbval test-fast bench student down status clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,15 @@ lab-headless: setup
 
 test: setup
 	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=15 tests
+	$(MAKE) --no-print-directory nbval
+
+# The chapters once more, as nbval runs them (lax: committed notebooks have no outputs to
+# compare), at CI size in a lab of their own; a cell running past 300 s fails with a message.
+NBVAL_LAB := LABKIT_LAB=nbval LABKIT_PORT_OFFSET=400
+nbval: setup
+	$(NBVAL_LAB) LABKIT_HEADLESS=1 LABKIT_SIZE=ci $(VENV)/python -m pytest -v -p no:cacheprovider \
+		--nbval-lax --nbval-cell-timeout=300 notebooks; \
+	status=$$?; $(NBVAL_LAB) $(VENV)/labkit down; exit $$status
 
 # Every chapter headless (SIZE=ci by default, SIZE=learner for the full run): runs/report.md
 regress: setup

@@ -79,9 +79,11 @@ def _short(value: Any, limit: int = 160) -> str:
 
 
 def _show_lab_error(shell, etype, value, tb, tb_offset=None):
-    """IPython handler: a LabError prints as its message and hint, without the traceback."""
-    print(f"{etype.__name__}: {value}")
-    return [f"{etype.__name__}: {value}"]
+    """IPython handler: a LabError shows as its message and hint, without the traceback. It is
+    still an error output, so papermill and nbval see the cell fail."""
+    short = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, short)
+    return short
 
 
 def install_ipython_handler() -> None:

@@ -36,7 +36,7 @@ def test_student_copy_stops_at_its_first_exercise_with_a_learner_message(healthy
     ran = [c for c in executed.cells if c.cell_type == "code" and c.get("outputs")]
     last = ran[-1]
     assert f"YOUR CODE HERE (exercise {first})" in last.source, "the copy should stop at its first exercise"
-    printed = "".join(o.get("text", "") for o in last.outputs)
+    printed = "".join(o.get("text", "") + "".join(o.get("traceback", [])) for o in last.outputs)
     assert f"ExerciseNotDone: exercise {first} is not answered yet" in printed and "-> write your answer" in printed
     tracebacks = [o for c in ran for o in c.outputs if o.output_type == "error"]
     assert all(len(o.traceback) <= 2 for o in tracebacks), "the learner sees one message, not a traceback"
