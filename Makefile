@@ -5,21 +5,26 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 SIZE  ?= ci
 
-.PHONY: setup lab lab-headless regress test nbval test-fast bench student down status clean
+.PHONY: setup browser lab lab-headless regress test nbval test-fast bench student down status clean
 
 setup:
 	@bash scripts/setup.sh
 
+# Chromium + ChromeDriver for the real-browser test (Debian packages; only the tests need them).
+browser:
+	@bash scripts/setup-browser.sh
+
 lab: setup
 	$(VENV)/labkit up
-	$(VENV)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks notebooks/00_lab_tour.ipynb
+	$(VENV)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
+		notebooks/00_lab_tour.ipynb
 
 # The tour executed headless: runs/00_lab_tour.ipynb, runs/00_lab_tour.json and the sampled metrics.
 lab-headless: setup
 	$(VENV)/labkit up
 	$(VENV)/labkit run 00 --size $(SIZE) --out runs
 
-test: setup
+test: setup browser
 	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=15 tests
 	$(MAKE) --no-print-directory nbval
 

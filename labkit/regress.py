@@ -38,8 +38,9 @@ def _outputs(executed: Path) -> tuple[list[str], list[bytes]]:
 
 
 def _measured(lines: list[str]) -> list[str]:
-    """The lines that report a measurement: they carry a number and are not exercise verdicts."""
-    return [line for line in lines if any(ch.isdigit() for ch in line) and not line.startswith(("✓", "✗"))]
+    """The lines that report a measurement: they carry a number, and are neither exercise verdicts
+    nor indented (printed source code, tracebacks)."""
+    return [line for line in lines if any(ch.isdigit() for ch in line) and not line.startswith(("✓", "✗", " ", "\t"))]
 
 
 def run_all(size: str = "ci", out_dir: Path = Path("runs"), names: list[str] | None = None,
