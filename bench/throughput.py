@@ -73,7 +73,7 @@ def print_table(report: dict) -> None:
         print(f"{key:<20} {value:>10.3g}   target >= {target:g}   {verdict}")
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--keys", type=int, default=1000)
@@ -85,6 +85,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.records, args.default_records, args.sql_records = 20_000, 5_000, 200_000
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     lk.up()
     report = run(args)
     print_table(report)

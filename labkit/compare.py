@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import checkpoints
-from .dashboard import LivePlot, counter_rate, not_running_spans
+from .dashboard import LivePlot, counter_rate, not_running_spans, save_metrics
 from .errors import LabError
 from .metrics import TASKMANAGER_METRICS, MetricsSampler, steady_rate
 from .rocksdb import disk_bytes as rocksdb_disk_bytes
@@ -142,7 +142,8 @@ class Compare(LivePlot):
 
     def summary(self) -> pd.DataFrame:
         """One row per job: its steady throughput and its completed checkpoints' medians, from the
-        job's checkpoint history (every checkpoint, not only the sampled ones)."""
+        job's checkpoint history (every checkpoint, not only the sampled ones). The written/state
+        ratio leaves out the first two checkpoints, which upload whatever state exists by then."""
         rows = {}
         for label, job in self.jobs.items():
             frame = self.samplers[label].frame()
@@ -155,14 +156,19 @@ class Compare(LivePlot):
                 "checkpoints": len(done),
                 "state (MiB)": round(state.iloc[-1] / MiB, 2) if len(done) else math.nan,
                 "written per checkpoint (MiB, median)": round(written.median() / MiB, 3) if len(done) else math.nan,
-                "written / state (median)": round(float(np.median(written / state.where(state > 0))), 3) if len(done) else math.nan,
+                # the first checkpoints upload the state that exists at all; what follows is the steady cost
+                "written / state (median)": round(float(np.median((written / state.where(state > 0)).iloc[2:])), 3)
+                if len(done) > 2 else math.nan,
                 "duration (ms, median)": float(done["end_to_end_duration"].median()) if len(done) else math.nan,
                 "RocksDB on disk (MiB, max)": round(disk.max() / MiB, 2) if disk.notna().any() else math.nan,
             }
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def final(self):
+        """The finished figure; in a regression run each job's samples are saved as CSV too."""
         self.stop()
+        for sampler in self.samplers.values():
+            save_metrics(sampler)
         return super().final()
 
 

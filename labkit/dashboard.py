@@ -115,6 +115,14 @@ def not_running_spans(frame: pd.DataFrame) -> list[tuple[float, float, str]]:
     return spans
 
 
+def save_metrics(sampler: MetricsSampler) -> None:
+    """In a regression run (LABKIT_RUN_DIR set), keep the sampled metrics as ``<job>.metrics.csv``."""
+    run_dir = os.environ.get("LABKIT_RUN_DIR")
+    if run_dir:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        sampler.frame().to_csv(Path(run_dir) / f"{sampler.job.name}.metrics.csv")
+
+
 class LivePlot:
     """A figure that redraws itself in the notebook every ``refresh`` seconds while its data source
     is active (headless: nothing until :meth:`final`). Subclasses draw :meth:`figure`, say when
@@ -235,10 +243,7 @@ class LiveDashboard(LivePlot):
 
         In a regression run (LABKIT_RUN_DIR set) the sampled metrics are also saved there as CSV.
         """
-        run_dir = os.environ.get("LABKIT_RUN_DIR")
-        if run_dir:
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            self.sampler.frame().to_csv(Path(run_dir) / f"{self.sampler.job.name}.metrics.csv")
+        save_metrics(self.sampler)
         return super().final()
 
 

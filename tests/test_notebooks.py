@@ -16,7 +16,7 @@ CLAIMS = {
                           "records/s through Python: hashmap", "in the JVM, hashmap is",
                           "lost: 0, duplicated: 0, on the wrong key: 0"],
     "02_state_ttl": ["OnReadAndWrite keeps the reader alive: True", "returned the expired value once",
-                     "the Python state cache hides expiry", "state at the end is",
+                     "the Python state cache hides expiry", "its last checkpoint holds",
                      "no timestamp, every user's session has the same name", "first event in epoch ms: True", "cannot pickle"],
     "03_checkpoints_savepoints": ["exact: True", "state: FAILED", "results published: 0 keys",
                                   "unaligned checkpoints were", "the job failed over with",
