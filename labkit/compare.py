@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import checkpoints
+from .dashboard import PANELS as DASHBOARD_PANELS
 from .dashboard import LivePlot, counter_rate, not_running_spans, save_metrics
 from .errors import LabError
 from .metrics import TASKMANAGER_METRICS, MetricsSampler, steady_rate
@@ -39,34 +40,20 @@ def _throughput(frame):
     return (counter_rate(frame, column, window_s=8.0) if column else None), "records/s"
 
 
-def _state_size(frame):
-    column = "job.lastCheckpointFullSize"
-    return (frame[column].astype(float) / MiB if column in frame else None), "MiB"
-
-
-def _written(frame):
-    column = "job.lastCheckpointSize"
-    return (frame[column].astype(float) / MiB if column in frame else None), "MiB"
-
-
-def _duration(frame):
-    column = "job.lastCheckpointDuration"
-    return (frame[column].astype(float) if column in frame else None), "ms"
-
-
-def _disk(frame):
-    column = "extra.rocksdb_disk"
-    return (frame[column].astype(float) / MiB if column in frame else None), "MiB"
+def _column(column: str, unit: str, scale: float = 1.0):
+    """A panel that plots one sampled column of a job, divided by ``scale``."""
+    def extract(frame):
+        return (frame[column].astype(float) / scale if column in frame else None), unit
+    return extract
 
 
 PANELS = {
     "throughput": ("Records/s into the keyed operator", _throughput),
-    "state size": ("State size (last checkpoint's full size)", _state_size),
-    "written": ("Written by the last checkpoint", _written),
-    "duration": ("Last checkpoint's duration", _duration),
-    "disk": ("RocksDB working files on local disk", _disk),
+    "state size": ("State size (last checkpoint's full size)", _column("job.lastCheckpointFullSize", "MiB", MiB)),
+    "written": ("Written by the last checkpoint", _column("job.lastCheckpointSize", "MiB", MiB)),
+    "duration": ("Last checkpoint's duration", _column("job.lastCheckpointDuration", "ms")),
+    "disk": ("RocksDB working files on local disk", _column("extra.rocksdb_disk", "MiB", MiB)),
 }
-MEMORY = {"tm.Status.JVM.Memory.Heap.Used": "heap used", "tm.Status.Flink.Memory.Managed.Used": "managed memory used"}
 
 
 class Compare(LivePlot):
@@ -128,11 +115,10 @@ class Compare(LivePlot):
         if self.memory:
             ax = axes[-1]
             ax.set_title("TaskManager memory (all jobs together)", fontsize=10, loc="left")
-            ax.set_ylabel("MiB", fontsize=8)
-            first = next(iter(frames.values()))
-            for column, label in MEMORY.items():
-                if column in first:
-                    ax.plot(first.index, first[column].to_numpy(dtype=float) / MiB, label=label, lw=1.5)
+            memory, unit = DASHBOARD_PANELS["memory"][1](next(iter(frames.values())))
+            ax.set_ylabel(unit, fontsize=8)
+            for column in memory.columns:
+                ax.plot(memory.index, memory[column].to_numpy(dtype=float), label=column, lw=1.5)
             ax.set_ylim(bottom=0)
             ax.grid(alpha=0.3)
             if ax.lines:

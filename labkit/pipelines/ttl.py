@@ -59,6 +59,13 @@ def ttl_config(ttl_ms: int, update: str = "OnCreateAndWrite", visibility: str = 
     return builder.build()
 
 
+def ttl_value_state(runtime_context, name: str, ttl: StateTtlConfig):
+    """A ValueState[str] that expires by ``ttl`` (call from a function's ``open``)."""
+    descriptor = ValueStateDescriptor(name, Types.STRING())
+    descriptor.enable_time_to_live(ttl)
+    return runtime_context.get_state(descriptor)
+
+
 # --- the probe ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Command:
@@ -88,9 +95,7 @@ class TtlProbe(KeyedProcessFunction):
         self.ttl = ttl
 
     def open(self, runtime_context):
-        descriptor = ValueStateDescriptor("value", Types.STRING())
-        descriptor.enable_time_to_live(self.ttl)
-        self.value = runtime_context.get_state(descriptor)
+        self.value = ttl_value_state(runtime_context, "value", self.ttl)
 
     def process_element(self, command, ctx):
         at_ms, action, _ = command
@@ -143,9 +148,7 @@ class LastSeen(KeyedProcessFunction):
         self.record_chars = record_chars
 
     def open(self, runtime_context):
-        descriptor = ValueStateDescriptor("last-seen", Types.STRING())
-        descriptor.enable_time_to_live(self.ttl)
-        self.last_seen = runtime_context.get_state(descriptor)
+        self.last_seen = ttl_value_state(runtime_context, "last-seen", self.ttl)
 
     def process_element(self, n, ctx):
         # random hex: RocksDB's compression cannot shrink it, so every backend stores its real size
@@ -176,9 +179,7 @@ class TtlSession(KeyedProcessFunction):
         self.ttl = ttl
 
     def open(self, runtime_context):
-        descriptor = ValueStateDescriptor("user_session", Types.STRING())
-        descriptor.enable_time_to_live(self.ttl)
-        self.session = runtime_context.get_state(descriptor)
+        self.session = ttl_value_state(runtime_context, "user_session", self.ttl)
 
     def process_element(self, event, ctx):
         session = self.session.value()
