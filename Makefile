@@ -50,7 +50,7 @@ student: setup
 	$(VENV)/labkit student --out student
 
 bench: setup
-	$(VENV)/python bench/throughput.py --json bench/results/throughput.json
+	$(VENV)/python bench/run.py --size $(if $(filter tiny,$(SIZE)),tiny,full)
 
 down:
 	$(VENV)/labkit down --all

@@ -53,6 +53,13 @@ def check_defined(exercise: str, namespace: dict, *names: str) -> None:
               "run the exercise cell (Shift+Enter) before its check")
 
 
+def require(exercise: str, condition: bool, failure: str, hint: str = "") -> None:
+    """A precondition of an exercise's check (the answer's shape, before it is run): fails like
+    :func:`check`, prints nothing when met, so "passed" is only said about the result."""
+    if not condition:
+        _fail(exercise, failure, hint)
+
+
 def check_job_config(exercise: str, job, key: str, expected: Any) -> bool:
     """The running job, as the cluster reports it (``job.config()``), has ``key == expected``."""
     actual = job.config().get(key)

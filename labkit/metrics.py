@@ -222,3 +222,39 @@ def measure_rate(job, operator: str, records: int, timeout: float = 300) -> tupl
         vertex = next((v for v in detail["vertices"] if v["name"].startswith(operator)), detail)
         rate = records / (vertex["duration"] / 1000)
     return rate, wall
+
+
+def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeout: float = 180) -> float:
+    """Records/s into ``operator`` of a running (unbounded) job, which is cancelled afterwards.
+
+    Time-boxed, unlike :func:`measure_rate`, so fast and slow configurations cost about the same
+    wall time. A Python operator takes its input a bundle at a time, so its counter climbs in
+    steps: the rate is measured from the first step to the last, over at least ``seconds`` and
+    ``min_steps`` steps after the first (a slow configuration takes longer than ``seconds``).
+    """
+    job.wait_running(timeout)
+    sampler = sample(job, interval=0.5, taskmanager_metrics=(), job_metrics=())
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            time.sleep(0.5)
+            steps = _counter_steps(sampler.frame(), operator)
+            if len(steps) > min_steps and steps.index[-1] - steps.index[0] >= seconds:
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"{operator!r} of job {job.name!r} took in only {len(steps)} batches of records "
+                               f"in {timeout:.0f} s: too slow to measure", hint=f"if it failed: {job.root_cause()}")
+    finally:
+        sampler.stop()
+        job.cancel()
+    return float((steps.iloc[-1] - steps.iloc[0]) / (steps.index[-1] - steps.index[0]))
+
+
+def _counter_steps(frame: pd.DataFrame, operator: str) -> pd.Series:
+    """The samples at which ``operator``'s numRecordsIn took a new (non-zero) value."""
+    column = next((c for c in frame.columns if c.startswith(operator) and c.endswith(".numRecordsIn")), None)
+    if column is None:
+        return pd.Series(dtype=float)
+    series = frame[column].dropna()
+    series = series[series > 0]
+    return series[series.diff().fillna(1) != 0]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .cluster import Cluster, LocalCluster, make_cluster
-from .errors import ClusterDown
+from .errors import ClusterDown, LabError
 from .settings import LabSettings
 
 _current: Cluster | None = None
@@ -18,6 +18,10 @@ def up(settings: LabSettings | None = None, restart: bool = False, **overrides) 
     cluster = make_cluster(settings)
     if isinstance(cluster, LocalCluster):
         cluster.up(restart=restart)
+    elif restart:
+        raise LabError(f"labkit cannot restart the attached cluster at {settings.url} with new cluster options",
+                       hint="set them where that cluster is started (docker-compose.yml: FLINK_PROPERTIES) and restart "
+                            "its containers, or unset LABKIT_REST_URL to use the lab's own cluster")
     elif not cluster.is_up():
         raise ClusterDown(f"no Flink cluster answers at LABKIT_REST_URL={settings.url}",
                           hint="start the workshop cluster (`docker compose up -d`) or unset LABKIT_REST_URL")

@@ -1,0 +1,231 @@
+"""The lab's benchmarks, in one run on one cluster, as one table and one JSON file.
+
+    python bench/run.py [--size tiny|full] [--json bench/results/bench.json]
+
+What it measures (the issue's targets in brackets):
+
+  cluster start        labkit's cluster from stopped to all slots registered        [<= 8 s]
+  throughput           each chapter pipeline under PyFlink's and the lab's defaults,
+                       and the JVM-only Flink SQL equivalent (the ceiling)           [lab >= 1/10 of JVM]
+  latency              creation-to-count p50/p99 of a paced keyed job (lab defaults)
+  checkpoints          end-to-end checkpoint duration of the chapter pipelines at
+                       the lab's defaults, paced as the chapters run them            [<= 1 s]
+  memory               peak RSS of the lab (JobManager, TaskManager, Python workers,
+                       this client) during the lab-default runs                     [<= 3 GB]
+  sampling overhead    CPU of labkit's 1 Hz metric sampling (client + JobManager),
+                       % of the machine, measured against the same seconds without  [<= 2 %]
+
+Absolute numbers move a lot on shared machines; ratios come from runs in this one process, one
+after another. The benchmark runs in a lab of its own (LABKIT_LAB=bench unless set), which it
+stops and starts to time the start-up, and stops at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("LABKIT_LAB", "bench")
+os.environ.setdefault("LABKIT_PORT_OFFSET", "600")
+
+import psutil  # noqa: E402
+
+import labkit as lk  # noqa: E402
+from labkit import checkpoints  # noqa: E402
+from labkit.pipelines import keyed_count as kc  # noqa: E402
+from labkit.pipelines import state_backends as sb  # noqa: E402
+from labkit.pipelines import tuning as tu  # noqa: E402
+from labkit.pipelines.common import output_dir  # noqa: E402
+
+SIZES = {
+    # records per Python run under the lab's defaults / PyFlink's (which are ~20x slower), JVM records,
+    # seconds of each paced checkpoint run and of each sampling-overhead window
+    "tiny": dict(records=20_000, default_records=3_000, sql_records=500_000, keys=100, latency_rate=1_000,
+                 latency_records=3_000, checkpoint_seconds=15, overhead_seconds=5),
+    "full": dict(records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
+                 latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30),
+}
+TARGETS = {  # name: (bound, "min" or "max")
+    "cluster start to ready (s)": (8.0, "max"),
+    "lab / JVM throughput, count per key": (0.1, "min"),
+    "checkpoint end-to-end, count per key (s)": (1.0, "max"),
+    "checkpoint end-to-end, key profile (s)": (1.0, "max"),
+    "peak lab RSS (GB)": (3.0, "max"),
+    "sampling overhead at 1 Hz (% CPU)": (2.0, "max"),
+}
+
+
+class PeakRss:
+    """Peak of the summed RSS of the lab's processes and this client, polled in the background."""
+
+    def __init__(self, cluster, interval: float = 0.5):
+        self.cluster, self.interval, self.peak, self.parts = cluster, interval, 0, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            parts = {"client": me.memory_info().rss}
+            for proc in self.cluster.processes():
+                parts[proc.role] = parts.get(proc.role, 0) + proc.rss_bytes
+            if sum(parts.values()) > self.peak:
+                self.peak, self.parts = sum(parts.values()), parts
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class Bench:
+    def __init__(self, size: str):
+        self.size, self.p, self.rows = size, SIZES[size], []
+
+    def record(self, group: str, name: str, value: float, unit: str, **detail) -> float:
+        row = {"group": group, "name": name, "value": value, "unit": unit, **detail}
+        if name in TARGETS:
+            bound, kind = TARGETS[name]
+            met = value <= bound if kind == "max" else value >= bound
+            row["target"] = f"{'<=' if kind == 'max' else '>='} {bound:g}"
+            row["verdict"] = "not measured" if value != value else "met" if met else (f"missed by {value / bound:.1f}x" if kind == "max"
+                                                else f"missed: {value / bound:.0%} of it")
+        self.rows.append(row)
+        print(f"  {name}: {value:,.3g} {unit}", flush=True)
+        return value
+
+    # --- the benchmarks -------------------------------------------------------------------
+    def cluster_start(self):
+        lk.down()
+        started = time.monotonic()
+        cluster = lk.up()
+        self.record("cluster", "cluster start to ready (s)", time.monotonic() - started, "s")
+        return cluster
+
+    def throughput(self, cluster):
+        p = self.p
+        with PeakRss(cluster) as rss:
+            count = {}
+            for preset, records in (("pyflink", p["default_records"]), ("lab", p["records"])):
+                result = tu.python_throughput(f"bench-count-{preset}", lk.job_config(preset), records=records, keys=p["keys"])
+                count[preset] = self.record("throughput", f"count per key, {preset} defaults", result["records_per_s"],
+                                            "records/s", exact=result["exact"])
+            jvm = max(tu.jvm_throughput(f"bench-sql-p{n}", lk.job_config(parallelism=n), records=p["sql_records"],
+                                        keys=p["keys"])["records_per_s"] for n in (1, 2))
+            self.record("throughput", "count per key, JVM-only SQL (best of p1, p2)", jvm, "records/s")
+            for preset, records in (("pyflink", p["default_records"]), ("lab", p["records"])):
+                out = output_dir(f"bench-profile-{preset}")
+                job = lk.submit(lambda env: sb.build_profiles(env, records=records, keys=p["keys"], output=out, parallelism=None),
+                                name=f"bench-profile-{preset}", config=lk.job_config(preset))
+                rate, _ = lk.measure_rate(job, "key-profile", records)
+                exact = sb.read_profiles(out) == sb.reference_profiles(records, p["keys"])
+                self.record("throughput", f"key profile (5 state types), {preset} defaults", rate, "records/s", exact=exact)
+            latency = tu.run_latency_probe("bench-latency", lk.job_config(), rate=p["latency_rate"],
+                                           records=p["latency_records"], keys=p["keys"])
+            for q in ("p50", "p99"):
+                self.record("latency", f"creation to count {q} at {p['latency_rate']:,} records/s, lab defaults",
+                            latency[f"{q}_ms"], "ms")
+        self.record("throughput", "lab defaults / PyFlink defaults, count per key", count["lab"] / count["pyflink"], "x")
+        self.record("throughput", "lab / JVM throughput, count per key", count["lab"] / jvm, "ratio")
+        self.record("memory", "peak lab RSS (GB)", rss.peak / 1e9, "GB",
+                    parts_gb={role: round(b / 1e9, 3) for role, b in rss.parts.items()})
+
+    def checkpoint_durations(self, cluster):
+        """The chapters' paced jobs at lab defaults with 1 s checkpoints (paced as chapters 00 and
+        01 run them); the median end-to-end duration, leaving out the first two checkpoints (they
+        upload everything) when later ones completed."""
+        p = self.p
+        pipelines = {
+            "count per key": lambda env, out: kc.build(env, records=10**9, keys=p["keys"], output=out, rate=2_000),
+            "key profile": lambda env, out: sb.build_profiles(env, records=10**9, keys=p["keys"], output=out, rate=500),
+        }
+        jobs = {}
+        for label, build in pipelines.items():
+            out = output_dir(f"bench-checkpoint-{label.replace(' ', '-')}")
+            jobs[label] = lk.submit(lambda env, build=build, out=out: build(env, out), name=f"bench-checkpoint-{label}",
+                                    config=lk.job_config(checkpoint_interval="1s"))
+        started = time.monotonic()
+        overhead_job = jobs["count per key"]
+        time.sleep(p["checkpoint_seconds"])
+        self.sampling_overhead(cluster, overhead_job)
+        for label, job in jobs.items():
+            done = checkpoints.completed(job.checkpoints())
+            job.cancel()
+            durations = done["end_to_end_duration"] / 1000
+            if len(durations) > 2:
+                durations = durations.iloc[2:]
+            self.record("checkpoints", f"checkpoint end-to-end, {label} (s)",
+                        statistics.median(durations) if len(durations) else float("nan"), "s",
+                        checkpoints=len(done), p90_s=float(durations.quantile(0.9)) if len(durations) else None,
+                        seconds_running=round(time.monotonic() - started))
+
+    def sampling_overhead(self, cluster, job):
+        """CPU of the client and the JobManager over the same seconds with and without sampling."""
+        jobmanagers = [psutil.Process(proc.pid) for proc in cluster.processes() if proc.role == "jobmanager"]
+        jobmanager = jobmanagers[0] if jobmanagers else None  # none to see on an attached cluster
+
+        def cpu_seconds():
+            total = sum(psutil.Process().cpu_times()[:2])
+            return total + (sum(jobmanager.cpu_times()[:2]) if jobmanager else 0.0)
+
+        def window(sampling: bool) -> float:
+            sampler = lk.sample(job, interval=1.0) if sampling else None
+            before, started = cpu_seconds(), time.monotonic()
+            time.sleep(self.p["overhead_seconds"])
+            used, wall = cpu_seconds() - before, time.monotonic() - started
+            if sampler:
+                sampler.stop()
+            return used / wall
+
+        idle, sampled = window(False), window(True)
+        share = max(0.0, sampled - idle) / psutil.cpu_count() * 100
+        self.record("sampling", "sampling overhead at 1 Hz (% CPU)", share, "% CPU",
+                    jobmanager_measured=jobmanager is not None)
+
+    def run(self) -> dict:
+        print(f"benchmarks at size {self.size!r} in lab {os.environ['LABKIT_LAB']!r}", flush=True)
+        cluster = self.cluster_start()
+        try:
+            self.throughput(cluster)
+            self.checkpoint_durations(cluster)
+        finally:
+            lk.down()
+        return {"size": self.size, "rows": self.rows,
+                "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def print_table(report: dict) -> None:
+    print(f"\n{'benchmark':<62}{'value':>14}  {'unit':<10}{'target':>9}  verdict")
+    for row in report["rows"]:
+        print(f"{row['name']:<62}{row['value']:>14,.3g}  {row['unit']:<10}{row.get('target', ''):>9}  {row.get('verdict', '')}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "bench.json")
+    args = parser.parse_args(argv)
+    report = Bench(args.size).run()
+    print_table(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nwrote {args.json}")
+    wrong = [r["name"] for r in report["rows"] if r.get("exact") is False]
+    if wrong:
+        print(f"WRONG RESULTS (not a speed problem): {wrong}")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Chapter 05's mechanisms on the real cluster: where options take effect, what the latency
+probe measures, and finding the bottleneck from backpressure metrics."""
+import time
+
+import pytest
+
+import labkit as lk
+from labkit.pipelines import keyed_count as kc
+from labkit.pipelines import tuning as tu
+from labkit.pipelines.common import output_dir
+
+
+def _taskmanager_memory(lab) -> dict:
+    tm = lab.rest.taskmanagers()[0]
+    return lab.rest.taskmanager(tm["id"])["memoryConfiguration"]
+
+
+def test_job_options_reach_the_job_and_global_job_parameters_are_only_user_config(healthy_cluster):
+    def seed_style(env):
+        env.get_config().set_global_job_parameters({"taskmanager.memory.process.size": "4096m"})
+        env.get_config().set_global_job_parameters({"taskmanager.memory.network.fraction": "0.2"})
+        kc.build(env, records=100, keys=5, output=output_dir("t-options"))
+
+    before = _taskmanager_memory(healthy_cluster)
+    job = lk.submit(seed_style, name="t-options",
+                    config=lk.job_config(parallelism=1, **{"pipeline.object-reuse": True})).wait_finished()
+    execution = healthy_cluster.rest.job_config(job.job_id)["execution-config"]
+    assert (execution["object-reuse-mode"], execution["job-parallelism"]) == (True, 1)
+    # each call replaced the previous map, and the TaskManager never saw either
+    assert execution["user-config"] == {"taskmanager.memory.network.fraction": "0.2"}
+    assert _taskmanager_memory(healthy_cluster) == before
+
+
+def test_cluster_options_take_effect_on_restart_and_show_in_the_taskmanager(healthy_cluster):
+    network = {"taskmanager.memory.network.min": "192mb", "taskmanager.memory.network.max": "192mb"}
+    try:
+        lab = lk.up(restart=True, taskmanager_memory="2048m", extra_config=network)
+        memory = _taskmanager_memory(lab)
+        assert memory["networkMemory"] == 192 * 2**20
+        assert memory["totalProcessMemory"] == 2048 * 2**20
+    finally:
+        lab = lk.up(restart=True)
+    assert _taskmanager_memory(lab)["totalProcessMemory"] != 2048 * 2**20
+
+
+def test_latency_probe_times_every_record_and_follows_bundle_time(healthy_cluster):
+    results = {}
+    for bundle_ms in (100, 2000):
+        output = output_dir(f"t-probe-{bundle_ms}")
+        job = lk.submit(lambda env: tu.build_latency_probe(env, rate=2000, records=8000, keys=50, output=output),
+                        name=f"t-probe-{bundle_ms}",
+                        config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
+                                                               "python.fn-execution.bundle.time": bundle_ms}))
+        job.wait_finished(120)
+        latencies = tu.read_latencies(output)
+        assert len(latencies) == 8000
+        results[bundle_ms] = tu.latency_summary(latencies)
+    # bundles close by time here (a second's input is far below 100,000 records), so a record
+    # waits for its bundle's clock: half of them well over a second at 2000 ms, far less at 100 ms
+    assert results[2000]["p50_ms"] > 1000
+    assert results[2000]["p50_ms"] > 3 * results[100]["p50_ms"]
+
+
+@pytest.mark.parametrize("slow", ["score"])
+def test_bottleneck_is_the_busy_task_that_is_not_backpressured(healthy_cluster, slow):
+    job = lk.submit(lambda env: tu.build_stages(env, records=10**12, work_ms={slow: 2.0}, output=output_dir("t-stages")),
+                    name="t-stages", config=lk.job_config(parallelism=1))
+    sampler = lk.sample(job, interval=1.0)
+    time.sleep(25)
+    job.cancel()
+    load = tu.stage_load(sampler.frame())
+    assert tu.bottleneck(load) == slow
+    assert load.loc["parse", "backpressured ms/s"] > 500  # upstream of the slow stage waits for buffers
+
+
+def test_build_stages_rejects_unknown_stage_names():
+    with pytest.raises(ValueError, match="the stages are"):
+        tu.build_stages(None, records=1, work_ms={"parsing": 1.0}, output=None)
