@@ -21,18 +21,18 @@ def _fail(exercise: str, message: str, hint: str = "") -> None:
     raise CheckFailed(f"✗ Exercise {exercise}: {message}", hint=hint)
 
 
-def _passed(exercise: str, message: str) -> bool:
+def _passed(exercise: str, message: str) -> None:
+    # returns nothing, so a check on a cell's last line does not also display "True"
     print(f"✓ Exercise {exercise} passed" + (f": {message}" if message else ""))
-    return True
 
 
-def check(exercise: str, condition: bool, failure: str, hint: str = "", success: str = "") -> bool:
+def check(exercise: str, condition: bool, failure: str, hint: str = "", success: str = "") -> None:
     if not condition:
         _fail(exercise, failure, hint)
     return _passed(exercise, success)
 
 
-def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str = "") -> bool:
+def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str = "") -> None:
     if actual != expected:
         _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}" + _difference(actual, expected), hint)
     if isinstance(actual, (dict, list, set, tuple)) and len(repr(actual)) > 80:
@@ -40,7 +40,7 @@ def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str 
     return _passed(exercise, f"{what} = {_short(actual)}")
 
 
-def check_between(exercise: str, value: float, low: float, high: float, what: str, hint: str = "") -> bool:
+def check_between(exercise: str, value: float, low: float, high: float, what: str, hint: str = "") -> None:
     if value is None or (isinstance(value, float) and math.isnan(value)) or not low <= value <= high:
         _fail(exercise, f"{what} is {value}, expected between {low} and {high}", hint)
     return _passed(exercise, f"{what} = {value}")
@@ -60,7 +60,7 @@ def require(exercise: str, condition: bool, failure: str, hint: str = "") -> Non
         _fail(exercise, failure, hint)
 
 
-def check_job_config(exercise: str, job, key: str, expected: Any) -> bool:
+def check_job_config(exercise: str, job, key: str, expected: Any) -> None:
     """The running job, as the cluster reports it (``job.config()``), has ``key == expected``."""
     actual = job.config().get(key)
     if str(actual) != str(expected):
