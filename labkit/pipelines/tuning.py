@@ -9,7 +9,9 @@ Latency probe, end to end::
 Both stamps are taken in the JVM, outside Python: the latency includes the wait for the record's
 bundle to start and to finish (Python hands its output back at the end of a bundle), the
 network buffers on the way there and back, and the state round trips. A stamp taken inside the
-Python function would miss the output side of the bundle.
+Python function would miss the output side of the bundle. Flink's ``datagen`` paces by the
+second: each second's rows leave in one burst at its start, so the last rows of a burst also
+wait for the ones before them.
 """
 from __future__ import annotations
 
