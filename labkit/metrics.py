@@ -247,7 +247,19 @@ def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeo
     finally:
         sampler.stop()
         job.cancel()
+        _wait_for_free_slots(job.cluster)
     return float((steps.iloc[-1] - steps.iloc[0]) / (steps.index[-1] - steps.index[0]))
+
+
+def _wait_for_free_slots(cluster, timeout: float = 30) -> None:
+    """A cancelled job's slots come back a moment after it is CANCELED; a measurement series
+    submitting its next job at once (at a parallelism that needs every slot) would otherwise
+    fail with NoResourceAvailableException. Other labs' jobs may hold slots on a shared
+    cluster, so this waits at most ``timeout`` and never fails."""
+    try:
+        cluster.wait_until(lambda o: o["slots_available"] == o["slots_total"], timeout, "free slots")
+    except LabError:
+        pass
 
 
 def _counter_steps(frame: pd.DataFrame, operator: str) -> pd.Series:
