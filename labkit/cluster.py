@@ -70,6 +70,12 @@ class Cluster:
         except (ClusterDown, ServerError):
             return False
 
+    def taskmanager_memory(self) -> dict:
+        """The first TaskManager's memory as it really started (REST ``memoryConfiguration``, bytes:
+        ``taskHeap``, ``managedMemory``, ``networkMemory``, ``totalProcessMemory``...)."""
+        taskmanager = self.rest.taskmanagers()[0]
+        return self.rest.taskmanager(taskmanager["id"])["memoryConfiguration"]
+
     def wait_ready(self, taskmanagers: int = 1, slots: int | None = None, timeout: float = 90) -> Overview:
         """Wait until REST answers and the expected TaskManagers have registered all their slots."""
         return self.wait_until(

@@ -215,7 +215,7 @@ def measure_rate(job, operator: str, records: int, timeout: float = 300) -> tupl
     wall = time.monotonic() - started
     sampler.wait(30)
     frame = sampler.frame()
-    column = next((c for c in frame.columns if c.startswith(operator) and c.endswith(".numRecordsIn")), None)
+    column = _records_in_column(frame, operator)
     rate = steady_rate(frame, column) if column else float("nan")
     if rate != rate:
         detail = job.detail()
@@ -264,9 +264,14 @@ def _wait_for_free_slots(cluster, timeout: float = 30) -> None:
 
 def _counter_steps(frame: pd.DataFrame, operator: str) -> pd.Series:
     """The samples at which ``operator``'s numRecordsIn took a new (non-zero) value."""
-    column = next((c for c in frame.columns if c.startswith(operator) and c.endswith(".numRecordsIn")), None)
+    column = _records_in_column(frame, operator)
     if column is None:
         return pd.Series(dtype=float)
     series = frame[column].dropna()
     series = series[series > 0]
     return series[series.diff().fillna(1) != 0]
+
+
+def _records_in_column(frame: pd.DataFrame, operator: str) -> str | None:
+    """The sampled ``numRecordsIn`` column of the vertex whose label starts with ``operator``."""
+    return next((c for c in frame.columns if c.startswith(operator) and c.endswith(".numRecordsIn")), None)

@@ -10,37 +10,32 @@ from labkit.pipelines import tuning as tu
 from labkit.pipelines.common import output_dir
 
 
-def _taskmanager_memory(lab) -> dict:
-    tm = lab.rest.taskmanagers()[0]
-    return lab.rest.taskmanager(tm["id"])["memoryConfiguration"]
-
-
 def test_job_options_reach_the_job_and_global_job_parameters_are_only_user_config(healthy_cluster):
     def seed_style(env):
         env.get_config().set_global_job_parameters({"taskmanager.memory.process.size": "4096m"})
         env.get_config().set_global_job_parameters({"taskmanager.memory.network.fraction": "0.2"})
         kc.build(env, records=100, keys=5, output=output_dir("t-options"))
 
-    before = _taskmanager_memory(healthy_cluster)
+    before = healthy_cluster.taskmanager_memory()
     job = lk.submit(seed_style, name="t-options",
                     config=lk.job_config(parallelism=1, **{"pipeline.object-reuse": True})).wait_finished()
     execution = healthy_cluster.rest.job_config(job.job_id)["execution-config"]
     assert (execution["object-reuse-mode"], execution["job-parallelism"]) == (True, 1)
     # each call replaced the previous map, and the TaskManager never saw either
     assert execution["user-config"] == {"taskmanager.memory.network.fraction": "0.2"}
-    assert _taskmanager_memory(healthy_cluster) == before
+    assert healthy_cluster.taskmanager_memory() == before
 
 
 def test_cluster_options_take_effect_on_restart_and_show_in_the_taskmanager(healthy_cluster):
     network = {"taskmanager.memory.network.min": "192mb", "taskmanager.memory.network.max": "192mb"}
     try:
         lab = lk.up(restart=True, taskmanager_memory="2048m", extra_config=network)
-        memory = _taskmanager_memory(lab)
+        memory = lab.taskmanager_memory()
         assert memory["networkMemory"] == 192 * 2**20
         assert memory["totalProcessMemory"] == 2048 * 2**20
     finally:
         lab = lk.up(restart=True)
-    assert _taskmanager_memory(lab)["totalProcessMemory"] != 2048 * 2**20
+    assert lab.taskmanager_memory()["totalProcessMemory"] != 2048 * 2**20
 
 
 def test_latency_probe_times_every_record_and_follows_bundle_time(healthy_cluster):
