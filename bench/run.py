@@ -14,6 +14,11 @@ What it measures (the issue's targets in brackets):
                        this client) during the lab-default runs                     [<= 3 GB]
   sampling overhead    CPU of labkit's 1 Hz metric sampling (client + JobManager),
                        % of the machine, measured against the same seconds without  [<= 2 %]
+  recommender          chapter 06's job: events/s flat out at the lab's defaults, next
+                       to the same model in plain Python [>= 20,000 events/s]; event to
+                       recommendation p50/p99 while events replay, at the lab's defaults
+                       and with short bundles and buffers [p99 <= 500 ms]; HitRate@10 of
+                       the job's lists on the held-out future vs popularity      [>= 2x]
 
 Absolute numbers move a lot on shared machines; ratios come from runs in this one process, one
 after another. The benchmark runs in a lab of its own (LABKIT_LAB=bench unless set), which it
@@ -38,18 +43,23 @@ import psutil  # noqa: E402
 
 import labkit as lk  # noqa: E402
 from labkit import checkpoints  # noqa: E402
+from labkit import clickstream, evaluate  # noqa: E402
 from labkit.pipelines import keyed_count as kc  # noqa: E402
+from labkit.pipelines import recommender as rp  # noqa: E402
 from labkit.pipelines import state_backends as sb  # noqa: E402
 from labkit.pipelines import tuning as tu  # noqa: E402
 from labkit.pipelines.common import output_dir  # noqa: E402
+from labkit.recommend import PopularityBaseline, Recommender  # noqa: E402
 
 SIZES = {
     # records per Python run under the lab's defaults / PyFlink's (which are ~20x slower), JVM records,
     # seconds of each paced checkpoint run and of each sampling-overhead window
     "tiny": dict(records=20_000, default_records=3_000, sql_records=500_000, keys=100, latency_rate=1_000,
-                 latency_records=3_000, checkpoint_seconds=15, overhead_seconds=5),
+                 latency_records=3_000, checkpoint_seconds=15, overhead_seconds=5,
+                 rec_users=60, rec_rate=500, rec_seconds=16),
     "full": dict(records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
-                 latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30),
+                 latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
+                 rec_users=1500, rec_rate=1000, rec_seconds=30),
 }
 TARGETS = {  # name: (bound, "min" or "max")
     "cluster start to ready (s)": (8.0, "max"),
@@ -58,6 +68,10 @@ TARGETS = {  # name: (bound, "min" or "max")
     "checkpoint end-to-end, key profile (s)": (1.0, "max"),
     "peak lab RSS (GB)": (3.0, "max"),
     "sampling overhead at 1 Hz (% CPU)": (2.0, "max"),
+    "recommender events/s, lab defaults": (20_000, "min"),
+    "recommender p99 latency, lab defaults (ms)": (500, "max"),
+    "recommender p99 latency, short bundles and buffers (ms)": (500, "max"),
+    "recommender HitRate@10 / popularity's": (2.0, "min"),
 }
 
 
@@ -192,12 +206,44 @@ class Bench:
         self.record("sampling", "sampling overhead at 1 Hz (% CPU)", share, "% CPU",
                     jobmanager_measured=jobmanager is not None)
 
+    def recommender(self, cluster):
+        """Chapter 06's job: flat out over a file, then paced by a replay under two configurations."""
+        p = self.p
+        stream = clickstream.generate_clickstream(p["rec_users"], seed=2)
+        started = time.perf_counter()
+        Recommender().run(stream.events)
+        plain = len(stream.events) / (time.perf_counter() - started)
+        job, out = rp.start_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
+        rate, _ = lk.measure_rate(job, "update-profile", len(stream.events))
+        lists = {r.seq: r.items for r in rp.read_recommendations(out)}
+        self.record("recommender", "recommender events/s, lab defaults", rate, "events/s",
+                    lists_complete=len(lists) == len(stream.events))
+        self.record("recommender", "recommender job / the model in plain Python", rate / plain, "ratio",
+                    plain_python_events_per_s=round(plain))
+        targets = evaluate.held_out_targets(stream.events, stream.split_ms)
+        ours = evaluate.hit_rate_ndcg(lists, targets)[0]
+        popular = evaluate.hit_rate_ndcg(PopularityBaseline(stream.train).lists(stream.events), targets)[0]
+        self.record("recommender", "recommender HitRate@10 / popularity's", ours / popular if popular else float("nan"), "x",
+                    hit_rate=round(ours, 4), popularity_hit_rate=round(popular, 4))
+        lines = stream.lines[: p["rec_rate"] * p["rec_seconds"]]
+        for label, options in (("lab defaults", {}), ("short bundles and buffers", rp.LOW_LATENCY)):
+            job, out, replay = rp.start_replayed(f"bench-rec-latency-{len(options)}", lines,
+                                                 lk.job_config(checkpoint_interval="1s", **options), rate=p["rec_rate"])
+            replay.start().wait()
+            rp.wait_for_recommendations(out, len(rp.well_formed(lines)), job=job)
+            job.cancel()
+            latency = rp.latencies(out, replay, warmup_s=8)
+            for q in (0.5, 0.99):
+                self.record("recommender", f"recommender p{q * 100:.0f} latency, {label} (ms)", latency.quantile(q), "ms",
+                            rate=p["rec_rate"])
+
     def run(self) -> dict:
         print(f"benchmarks at size {self.size!r} in lab {os.environ['LABKIT_LAB']!r}", flush=True)
         cluster = self.cluster_start()
         try:
             self.throughput(cluster)
             self.checkpoint_durations(cluster)
+            self.recommender(cluster)
         finally:
             lk.down()
         return {"size": self.size, "rows": self.rows,

@@ -7,6 +7,8 @@ processes, so Flink's Python workers would disagree about it.
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import random
 import threading
@@ -29,6 +31,7 @@ def stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=65_536)
 def item_category(item_id: str) -> str:
     return CATEGORIES[stable_hash(item_id) % len(CATEGORIES)]
 
@@ -184,6 +187,7 @@ class Replayer:
         self.rate = rate
         self.batch = max(1, int(rate * batch_seconds))
         self.written = 0
+        self.visible: list[tuple[int, float]] = []  # (lines written so far, wall-clock ms they became visible)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -202,6 +206,7 @@ class Replayer:
             hidden.write_text("\n".join(chunk) + "\n")
             hidden.rename(self.directory / f"events-{part:06d}.jsonl")
             self.written += len(chunk)
+            self.visible.append((self.written, time.time() * 1000))
             part += 1
             # pace by the total written so rounding never drifts the rate
             self._stop.wait(max(0.0, started + self.written / self.rate - time.monotonic()))
@@ -215,6 +220,11 @@ class Replayer:
         if self._thread:
             self._thread.join(timeout)
         return self
+
+    def visible_at(self, index: int) -> float | None:
+        """When line ``index`` appeared for the source (wall-clock ms); None if not yet written."""
+        position = bisect.bisect_right([written for written, _ in self.visible], index)
+        return self.visible[position][1] if position < len(self.visible) else None
 
     @property
     def done(self) -> bool:

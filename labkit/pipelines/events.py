@@ -16,13 +16,26 @@ MALFORMED = OutputTag("malformed", Types.TUPLE([Types.STRING(), Types.STRING()])
 
 
 class ParseEvents(ProcessFunction):
-    """JSON line -> UserEvent; a line that does not parse goes to MALFORMED, never crashes the job."""
+    """JSON line -> UserEvent; a line that does not parse goes to MALFORMED, never crashes the job.
+
+    ``checks`` are extra rules: each takes a parsed UserEvent and returns a reason to reject it,
+    or None."""
+
+    def __init__(self, checks=()):
+        self.checks = tuple(checks)
 
     def process_element(self, line, ctx):
         try:
-            yield parse_event(line)
+            event = parse_event(line)
         except MalformedEvent as bad:
             yield MALFORMED, (bad.reason, line)
+            return
+        for check in self.checks:
+            reason = check(event)
+            if reason:
+                yield MALFORMED, (reason, line)
+                return
+        yield event
 
 
 def line_source(env, path: Path, monitor_seconds: float | None = None, name: str = "events",
@@ -36,11 +49,16 @@ def line_source(env, path: Path, monitor_seconds: float | None = None, name: str
     return lines.set_parallelism(parallelism) if parallelism else lines
 
 
+def parse(lines, checks=()):
+    """(events, malformed) of a stream of JSON lines: UserEvents, and (reason, line) pairs."""
+    parsed = lines.process(ParseEvents(checks), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
+    return parsed, parsed.get_side_output(MALFORMED)
+
+
 def parsed_events(env, path: Path, monitor_seconds: float | None = None, source_parallelism: int | None = None,
                   rate: float | None = None):
     """(events, malformed): the parsed UserEvent stream, paced to ``rate`` records/s if given,
     and its side output of (reason, line)."""
-    parsed = line_source(env, path, monitor_seconds, parallelism=source_parallelism).process(
-        ParseEvents(), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
+    parsed, malformed = parse(line_source(env, path, monitor_seconds, parallelism=source_parallelism))
     events = parsed.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
-    return events, parsed.get_side_output(MALFORMED)
+    return events, malformed

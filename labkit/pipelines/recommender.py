@@ -1,0 +1,314 @@
+"""The real-time recommender on Flink (chapter 06): :mod:`labkit.recommend`'s model, keyed twice.
+
+    lines (file replay, or Kafka) -> parse + validate ──> event time (epoch ms)
+        -> key by user: UpdateProfile (profile in ValueState with TTL)
+             emits pair updates (both directions) and one request per event
+             (its profile state keeps PyFlink's state cache on: see UpdateProfile)
+        -> key by item: Recommend (the item's co-occurrence row in ValueState)
+             adds pairs to rows; answers a request with the top-K of that item's row
+        -> "seq|user|item|event_ms|emitted_ms|rec1 rec2 ..." lines          (recs/)
+    side outputs: (reason, line) of malformed lines -> counts per reason   (malformed/)
+                  each user's profile after each event, when asked          (profiles/)
+
+A request travels behind the pair updates its own event produced, through the same channel, so
+at parallelism 1 the job does exactly what :class:`labkit.recommend.Recommender` does.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from ..data import parse_event
+from ..errors import LabError, MalformedEvent
+from ..recommend import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
+from .common import Throttle, cap_python_bundles, output_dir, read_lines, text_sink
+from .event_counts import RunningCount
+from .events import line_source, parse
+from .ttl import ttl_config
+from .windows import watermarks
+
+PROFILES = OutputTag("profiles", Types.STRING())
+# Job options for low latency (chapter 05): Python bundles close after 20 ms instead of the lab's
+# 500, network buffers flush after 10 ms instead of 100. They cost throughput.
+LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout": "10ms"}
+DAY_MS = 24 * 3_600_000
+
+
+class UpdateProfile(KeyedProcessFunction):
+    """Keyed by user. The profile expires after ``ttl_ms`` of processing time without a write
+    (PyFlink's TTL knows no event time; the interests' decay is what follows event time).
+
+    The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink turns
+    its Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
+    ``enable_time_to_live``), and every state read becomes a round trip to the JVM (3.5x slower
+    here, measured in chapter 06)."""
+
+    def __init__(self, config: RecConfig, ttl_ms: int, emit_profiles: bool,
+                 ttl_visibility: str = "ReturnExpiredIfNotCleanedUp"):
+        self.config = config
+        self.ttl_ms = ttl_ms
+        self.emit_profiles = emit_profiles
+        self.ttl_visibility = ttl_visibility
+
+    def open(self, runtime_context):
+        descriptor = ValueStateDescriptor("profile", Types.PICKLED_BYTE_ARRAY())
+        descriptor.enable_time_to_live(ttl_config(self.ttl_ms, visibility=self.ttl_visibility, cleanup="full snapshot"))
+        self.profile = runtime_context.get_state(descriptor)
+
+    def process_element(self, event, ctx):
+        profile = self.profile.value() or Profile()
+        partners = profile.apply(event, self.config)
+        self.profile.update(profile)
+        weight = EVENT_WEIGHTS[event.event_type]
+        if partners:  # this item's row gains the session's items, each of theirs gains this item
+            yield "pairs", event.item_id, tuple(partners), weight
+            for other in partners:
+                yield "pairs", other, (event.item_id,), weight
+        seq = event.metadata.get("seq", -1)
+        yield "ask", event.item_id, event.user_id, ctx.timestamp(), seq, tuple(profile.seen), profile.shares()
+        if self.emit_profiles:
+            yield PROFILES, f"{event.user_id}|{seq}|{json.dumps(profile.as_dict(), sort_keys=True)}"
+
+
+class Recommend(KeyedProcessFunction):
+    """Keyed by item: the item's co-occurrence row; answers requests from it."""
+
+    def __init__(self, config: RecConfig):
+        self.config = config
+
+    def open(self, runtime_context):
+        self.row = runtime_context.get_state(ValueStateDescriptor("row", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, record, ctx):
+        if record[0] == "pairs":
+            _, _, others, weight = record
+            row = self.row.value() or {}
+            add_pairs(row, others, weight, self.config)
+            self.row.update(row)
+            return
+        _, item, user, event_ms, seq, seen, shares = record
+        items = rank(self.row.value() or {}, item, seen, shares, self.config)
+        yield f"{seq}|{user}|{item}|{event_ms}|{int(time.time() * 1000)}|{' '.join(items)}"
+
+
+def build(env, *, lines, output: Path, rec_config: RecConfig = RecConfig(), checks=(), ttl_ms: int = 7 * DAY_MS,
+          out_of_orderness_ms: int = 5_000, emit_profiles: bool = False,
+          ttl_visibility: str = "ReturnExpiredIfNotCleanedUp", rate: float | None = None) -> None:
+    """The recommender on a stream of JSON lines; results in ``output``/recs, /malformed, /profiles.
+    ``checks``: extra validation rules (see :class:`labkit.pipelines.events.ParseEvents`);
+    ``rate``: events/s at most."""
+    events, malformed = parse(lines, checks)
+    if rate:
+        cap_python_bundles(env, rate)
+        events = events.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle")
+    profiled = events.assign_timestamps_and_watermarks(watermarks(out_of_orderness_ms)) \
+        .key_by(lambda e: e.user_id, key_type=Types.STRING()) \
+        .process(UpdateProfile(rec_config, ttl_ms, emit_profiles, ttl_visibility), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("update-profile")
+    profiled.key_by(lambda r: r[1], key_type=Types.STRING()) \
+        .process(Recommend(rec_config), output_type=Types.STRING()).name("recommend") \
+        .sink_to(text_sink(Path(output) / "recs")).name("recommendations")
+    malformed.key_by(lambda bad: bad[0], key_type=Types.STRING()) \
+        .process(RunningCount("malformed"), output_type=Types.STRING()).name("count-malformed") \
+        .sink_to(text_sink(Path(output) / "malformed")).name("malformed")
+    if emit_profiles:
+        profiled.get_side_output(PROFILES).sink_to(text_sink(Path(output) / "profiles")).name("profiles")
+
+
+def build_from_files(env, *, events: Path, output: Path, monitor_seconds: float | None = None, **options) -> None:
+    """The embedded default: the lines of the files under ``events`` (kept watching with
+    ``monitor_seconds``, e.g. while a :class:`labkit.Replayer` writes them)."""
+    build(env, lines=line_source(env, events, monitor_seconds), output=output, **options)
+
+
+def _kafka_connector(build):
+    """Build a Kafka source or sink, or say clearly that the connector jar is missing."""
+    try:
+        return build()
+    except TypeError as missing:
+        if "Could not found the Java class" not in str(missing):
+            raise
+        raise LabError("the Kafka connector is not on this cluster's classpath (the PyFlink wheel has none)",
+                       hint="run the Kafka path on the docker-compose cluster, whose image adds "
+                            "flink-sql-connector-kafka to /opt/flink/lib (README: Workshop cluster)") from None
+
+
+def kafka_lines(env, bootstrap_servers: str, topic: str = "user-events", group_id: str = "recommender"):
+    """The seed's Kafka source done the 2.x way: ``KafkaSource`` + ``from_source`` (the
+    ``FlinkKafkaConsumer`` it used was removed in Flink 2.0). Needs the Kafka connector jar on
+    the cluster's and the client's classpath: the docker-compose image has it in /opt/flink/lib."""
+    from pyflink.common import WatermarkStrategy
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
+    source = _kafka_connector(lambda: KafkaSource.builder().set_bootstrap_servers(bootstrap_servers).set_topics(topic)
+                              .set_group_id(group_id).set_starting_offsets(KafkaOffsetsInitializer.earliest())
+                              .set_value_only_deserializer(SimpleStringSchema()).build())
+    return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka-events")
+
+
+def build_publisher(env, *, events: Path, bootstrap_servers: str, topic: str = "user-events") -> None:
+    """A job that writes the lines of ``events`` to a Kafka topic (so no Python Kafka client is needed)."""
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
+    sink = _kafka_connector(lambda: KafkaSink.builder().set_bootstrap_servers(bootstrap_servers).set_record_serializer(
+        KafkaRecordSerializationSchema.builder().set_topic(topic)
+        .set_value_serialization_schema(SimpleStringSchema()).build()).build())
+    line_source(env, events).sink_to(sink).name("to-kafka")
+
+
+class SeedStyleMatrix(KeyedProcessFunction):
+    """The seed's storage for collaborative filtering, keyed by user as it was: a MapState of
+    "user:item" -> rating. Per event: how many entries it can see, and how many of them belong
+    to another user (the ones user-based CF would need)."""
+
+    def open(self, runtime_context):
+        self.matrix = runtime_context.get_map_state(MapStateDescriptor("user_item_matrix", Types.STRING(), Types.FLOAT()))
+
+    def process_element(self, event, ctx):
+        self.matrix.put(f"{event.user_id}:{event.item_id}", EVENT_WEIGHTS[event.event_type])
+        visible = list(self.matrix.keys())
+        others = sum(1 for key in visible if not key.startswith(event.user_id + ":"))
+        yield f"{event.user_id}|{len(visible)}|{others}"
+
+
+def build_seed_matrix(env, *, events: Path, output: Path) -> None:
+    parsed, _ = parse(line_source(env, events))
+    parsed.key_by(lambda e: e.user_id, key_type=Types.STRING()) \
+        .process(SeedStyleMatrix(), output_type=Types.STRING()).name("seed-matrix") \
+        .sink_to(text_sink(Path(output))).name("visible")
+
+
+def read_seed_matrix(output: Path) -> dict:
+    """Entries the seed's function could see: at most, and at most of other users'."""
+    rows = [line.split("|") for line in read_lines(Path(output))]
+    return {"events": len(rows), "most entries visible": max((int(r[1]) for r in rows), default=0),
+            "most entries of other users visible": max((int(r[2]) for r in rows), default=0)}
+
+
+def wait_for_recommendations(output: Path, count: int, timeout: float = 120, job=None) -> int:
+    """Block until ``count`` recommendations are committed (the sink publishes at checkpoints);
+    return how many there are. With ``job``, fail early if it failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        committed = len(read_emitted_ms(output))
+        if committed >= count:
+            return committed
+        if job is not None and job.state() == "FAILED":
+            raise LabError(f"job {job.name} failed with {committed} of {count} recommendations committed",
+                           hint=job.root_cause())
+        if time.monotonic() > deadline:
+            raise LabError(f"only {committed} of {count} recommendations committed after {timeout:.0f} s",
+                           hint="is the job running and checkpointing? (its sink publishes at each checkpoint)")
+        time.sleep(0.5)
+
+
+def read_recommendations(output: Path) -> list[Recommendation]:
+    recs = []
+    for line in read_lines(Path(output) / "recs"):
+        seq, user, item, event_ms, _, items = line.split("|")
+        recs.append(Recommendation(user, item, int(event_ms), int(seq), tuple(items.split())))
+    return sorted(recs, key=lambda r: r.seq)
+
+
+def read_emitted_ms(output: Path) -> dict[int, int]:
+    """When each recommendation left the job (wall clock, ms), by the ``seq`` of its event."""
+    emitted = {}
+    for line in read_lines(Path(output) / "recs"):
+        seq, _, _, _, emitted_ms, _ = line.split("|", 5)
+        emitted[int(seq)] = int(emitted_ms)
+    return emitted
+
+
+def read_malformed(output: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in read_lines(Path(output) / "malformed"):
+        _, reason, count = line.rsplit(",", 2)
+        counts[reason] = max(counts.get(reason, 0), int(count))
+    return counts
+
+
+def read_profiles(output: Path) -> dict[str, dict]:
+    """Each user's profile after the user's newest event."""
+    newest: dict[str, tuple[int, dict]] = {}
+    for line in read_lines(Path(output) / "profiles"):
+        user, seq, profile = line.split("|", 2)
+        if user not in newest or int(seq) > newest[user][0]:
+            newest[user] = (int(seq), json.loads(profile))
+    return {user: profile for user, (_, profile) in newest.items()}
+
+
+def latencies(output: Path, replayer, warmup_s: float = 0.0) -> pd.Series:
+    """Event -> recommendation latency (ms) of every recommendation so far: from the moment the
+    replay made the event's line visible to the source, to the moment its list left the job.
+    Indexed by the event's ``seq``. ``warmup_s`` leaves out the events of the replay's first
+    seconds: a fresh job's first records are slow (cold Python code and state), and the backlog
+    they leave takes seconds to drain, more so with short bundles that leave little headroom."""
+    line_of = {}
+    for index, line in enumerate(replayer.lines):
+        try:
+            line_of[parse_event(line).metadata["seq"]] = index
+        except MalformedEvent:
+            continue  # it asks for no recommendation (and may carry the seq of the event it was broken from)
+    result = {}
+    started = replayer.visible[0][1] if replayer.visible else 0.0
+    for seq, emitted in read_emitted_ms(output).items():
+        visible = replayer.visible_at(line_of[seq]) if seq in line_of else None
+        if visible is not None and visible >= started + warmup_s * 1000:
+            result[seq] = emitted - visible
+    return pd.Series(result, dtype=float).sort_index()
+
+
+def well_formed(lines: list[str]) -> list:
+    """The events among ``lines`` that the job's parser accepts, in order."""
+    events = []
+    for line in lines:
+        try:
+            events.append(parse_event(line))
+        except MalformedEvent:
+            pass
+    return events
+
+
+def write_events(name: str, lines: list[str]) -> Path:
+    """``lines`` as one file in a fresh folder of the lab dir (a bounded source reads it in order)."""
+    folder = output_dir(f"{name}-events")
+    (folder / "events.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def start_bounded(name: str, lines: list[str], config: dict, **options):
+    """Start the recommender over ``lines`` read from one file, in order; (job, output folder).
+    With ``rate`` it paces itself (for a fault to land mid-stream): a restored job goes on from
+    the file offset in its checkpoint, so even after a failure every event is taken in order."""
+    from ..jobs import submit
+    events, output = write_events(name, lines), output_dir(name)
+    job = submit(lambda env: build_from_files(env, events=events, output=output, **options), name=name, config=config)
+    return job, output
+
+
+def run_bounded(name: str, lines: list[str], config: dict, timeout: float = 600, **options):
+    """Run the recommender over ``lines`` to the end; (job, output folder)."""
+    job, output = start_bounded(name, lines, config, **options)
+    return job.wait_finished(timeout), output
+
+
+def start_replayed(name: str, lines: list[str], config: dict, rate: float, **options):
+    """Start the recommender on a watched folder, then replay ``lines`` into it at ``rate``
+    lines/s once the job runs; (job, output folder, replayer). Files found in one scan of the
+    folder are read in no fixed order, so events may be taken slightly out of order (what the
+    watermark's out-of-orderness bound is for)."""
+    from ..data import Replayer
+    from ..jobs import submit
+    events, output = output_dir(f"{name}-events"), output_dir(name)
+    job = submit(lambda env: build_from_files(env, events=events, output=output, monitor_seconds=0.1, **options),
+                 name=name, config=config).wait_running()
+    # A first completed checkpoint means every task, Python workers included, is up: events
+    # replayed before that would queue behind the start-up and time it, not the pipeline.
+    job.wait_for_checkpoints(1)
+    return job, output, Replayer(lines, events, rate=rate, batch_seconds=0.1)
