@@ -19,7 +19,6 @@ stream, used to measure event->recommendation latency). The split is by time: ev
 """
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 
@@ -45,25 +44,11 @@ class Clickstream:
     def test(self) -> list[UserEvent]:
         return [e for e in self.events if e.timestamp >= self.split_ms]
 
-    def train_lines(self) -> list[str]:
-        """The lines a replay of the training period reads (malformed ones kept where they were)."""
-        return [line for line in self.lines if _before(line, self.split_ms)]
-
-    def malformed_counts(self, lines: list[str] | None = None) -> dict[str, int]:
-        wanted = set(self.lines if lines is None else lines)
+    def malformed_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for reason, raw in self.malformed:
-            if raw in wanted:
-                counts[reason] = counts.get(reason, 0) + 1
+        for reason, _ in self.malformed:
+            counts[reason] = counts.get(reason, 0) + 1
         return counts
-
-
-def _before(line: str, split_ms: int) -> bool:
-    """A line's place in the split: by its timestamp when it has one, else it stays with training."""
-    try:
-        return int(json.loads(line)["timestamp"]) < split_ms
-    except (ValueError, TypeError, KeyError):
-        return True
 
 
 def theme_of(item_id: str) -> int:

@@ -4,7 +4,8 @@ prediction, evaluated test-then-train as the stream goes by).
 
 Offline quality counts only the lists shown in the held-out period (after the split): the job
 learned from the training period first, and never from an event before showing the list that
-event asked for. The rolling quality is the same score over a sliding window of the stream.
+event asked for. The rolling quality on the live dashboard (labkit.recmonitor) is the same score over a sliding
+window of the stream.
 """
 from __future__ import annotations
 
@@ -61,8 +62,3 @@ def quality_table(candidates: dict[str, dict[int, tuple]], targets: dict[int, st
     table.attrs["scored events"] = len(targets)
     return table
 
-
-def rolling_hit_rate(lists: dict[int, tuple], targets: dict[int, str], window: int = 500, k: int = 10) -> pd.Series:
-    """HitRate@k over the last ``window`` scored lists, indexed by stream position."""
-    scored = hits({seq: items for seq, items in lists.items()}, {s: t for s, t in targets.items() if s in lists}, k)
-    return scored["hit"].rolling(window, min_periods=max(1, window // 5)).mean()

@@ -20,7 +20,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
-from .data import CATEGORIES, UserEvent, item_category, stable_hash
+from .data import UserEvent, item_category, stable_hash
 
 EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "like": 3.0, "purchase": 5.0}
 
@@ -68,9 +68,6 @@ class Profile:
     def shares(self) -> dict[str, float]:
         total = sum(self.interests.values())
         return {c: w / total for c, w in self.interests.items()} if total else {}
-
-    def top_interests(self, k: int = 3) -> list[tuple[str, float]]:
-        return sorted(self.shares().items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
     def as_dict(self) -> dict:
         return {"interests": {c: round(w, 9) for c, w in sorted(self.interests.items())},
@@ -219,5 +216,5 @@ class SeedAlgorithm:
         return result
 
 
-__all__ = ["CATEGORIES", "EVENT_WEIGHTS", "Profile", "RecConfig", "Recommendation", "Recommender", "add_pairs",
+__all__ = ["EVENT_WEIGHTS", "Profile", "RecConfig", "Recommendation", "Recommender", "add_pairs",
            "PopularityBaseline", "SeedAlgorithm", "rank"]
