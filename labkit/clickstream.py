@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .data import _MALFORMED_KINDS, CATEGORIES, START_MS, UserEvent, item_category, stable_hash
+from .data import _MALFORMED_KINDS, CATEGORIES, START_MS, UserEvent, count_reasons, item_category, stable_hash
 from .errors import LabError
 
 THEMES_PER_CATEGORY = 12
@@ -45,10 +45,7 @@ class Clickstream:
         return [e for e in self.events if e.timestamp >= self.split_ms]
 
     def malformed_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for reason, _ in self.malformed:
-            counts[reason] = counts.get(reason, 0) + 1
-        return counts
+        return count_reasons(self.malformed)
 
 
 def theme_of(item_id: str) -> int:

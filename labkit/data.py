@@ -80,6 +80,14 @@ def parse_event(line: str) -> UserEvent:
                      data["session_id"], metadata)
 
 
+def count_reasons(malformed: list[tuple[str, str]]) -> dict[str, int]:
+    """{reason: how many} of (reason, raw line) pairs."""
+    counts: dict[str, int] = {}
+    for reason, _ in malformed:
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
 @dataclass
 class EventLog:
     """What a generator produced, in arrival order, with the ground truth tests need."""
@@ -94,10 +102,7 @@ class EventLog:
         return Path(path)
 
     def malformed_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for reason, _ in self.malformed:
-            counts[reason] = counts.get(reason, 0) + 1
-        return counts
+        return count_reasons(self.malformed)
 
 
 _MALFORMED_KINDS = (

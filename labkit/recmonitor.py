@@ -37,10 +37,6 @@ class RecommenderMonitor(LivePlot):
     def active(self) -> bool:
         return self.sampler.running
 
-    def stop(self) -> "RecommenderMonitor":
-        self.sampler.stop()
-        return self
-
     def results(self) -> pd.DataFrame:
         """One row per committed recommendation: when it left the job (s on the sampler's clock),
         its latency (ms) and whether it held the user's next new item (NaN: no next item)."""

@@ -173,7 +173,7 @@ class SeedAlgorithm:
         self.items = sorted({i for row in self.ratings.values() for i in row})
         self.hashes = {i: stable_hash(i) for i in self.items}
         self.user_based = {user: self._user_based(user, neighbours) for user in self.ratings}
-        self._similar: dict[str, list[str]] = {}
+        self._similar: dict[str, list[tuple[float, str]]] = {}
 
     def _user_based(self, user: str, neighbours: int) -> list[tuple[float, str]]:
         row = self.ratings[user]
@@ -187,7 +187,7 @@ class SeedAlgorithm:
         similar = sorted(((s, o) for o, s in overlap.items()), reverse=True)[:neighbours]
         return [(s * 0.6, i) for s, other in similar for i in self.ratings[other]]
 
-    def _similar_items(self, item: str) -> list[str]:
+    def _similar_items(self, item: str) -> list[tuple[float, str]]:
         if item not in self._similar:
             h = self.hashes.get(item, stable_hash(item))
             scores = ((abs(h - o) / (h + o + 1), i) for i, o in self.hashes.items() if i != item)

@@ -49,16 +49,16 @@ def line_source(env, path: Path, monitor_seconds: float | None = None, name: str
     return lines.set_parallelism(parallelism) if parallelism else lines
 
 
-def parse(lines, checks=()):
-    """(events, malformed) of a stream of JSON lines: UserEvents, and (reason, line) pairs."""
+def parse(lines, checks=(), rate: float | None = None):
+    """(events, malformed) of a stream of JSON lines: UserEvents, paced to ``rate`` records/s if
+    given, and (reason, line) pairs."""
     parsed = lines.process(ParseEvents(checks), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
-    return parsed, parsed.get_side_output(MALFORMED)
+    events = parsed.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
+    return events, parsed.get_side_output(MALFORMED)
 
 
 def parsed_events(env, path: Path, monitor_seconds: float | None = None, source_parallelism: int | None = None,
                   rate: float | None = None):
     """(events, malformed): the parsed UserEvent stream, paced to ``rate`` records/s if given,
     and its side output of (reason, line)."""
-    parsed, malformed = parse(line_source(env, path, monitor_seconds, parallelism=source_parallelism))
-    events = parsed.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
-    return events, malformed
+    return parse(line_source(env, path, monitor_seconds, parallelism=source_parallelism), rate=rate)

@@ -24,10 +24,11 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from ..data import parse_event
+from ..data import Replayer, parse_event
 from ..errors import LabError, MalformedEvent
+from ..jobs import submit
 from ..recommend import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
-from .common import Throttle, cap_python_bundles, output_dir, read_lines, text_sink
+from .common import cap_python_bundles, output_dir, read_lines, text_sink
 from .event_counts import RunningCount
 from .events import line_source, parse
 from .ttl import ttl_config
@@ -46,8 +47,8 @@ class UpdateProfile(KeyedProcessFunction):
 
     The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink turns
     its Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
-    ``enable_time_to_live``), and every state read becomes a round trip to the JVM (3.5x slower
-    here, measured in chapter 06)."""
+    ``enable_time_to_live``), and every state read becomes a round trip to the JVM (the whole job
+    2-3x slower, measured in chapter 06)."""
 
     def __init__(self, config: RecConfig, ttl_ms: int, emit_profiles: bool,
                  ttl_visibility: str = "ReturnExpiredIfNotCleanedUp"):
@@ -103,10 +104,9 @@ def build(env, *, lines, output: Path, rec_config: RecConfig = RecConfig(), chec
     """The recommender on a stream of JSON lines; results in ``output``/recs, /malformed, /profiles.
     ``checks``: extra validation rules (see :class:`labkit.pipelines.events.ParseEvents`);
     ``rate``: events/s at most."""
-    events, malformed = parse(lines, checks)
     if rate:
         cap_python_bundles(env, rate)
-        events = events.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle")
+    events, malformed = parse(lines, checks, rate)
     profiled = events.assign_timestamps_and_watermarks(watermarks(out_of_orderness_ms)) \
         .key_by(lambda e: e.user_id, key_type=Types.STRING()) \
         .process(UpdateProfile(rec_config, ttl_ms, emit_profiles, ttl_visibility), output_type=Types.PICKLED_BYTE_ARRAY()) \
@@ -286,7 +286,6 @@ def start_bounded(name: str, lines: list[str], config: dict, **options):
     """Start the recommender over ``lines`` read from one file, in order; (job, output folder).
     With ``rate`` it paces itself (for a fault to land mid-stream): a restored job goes on from
     the file offset in its checkpoint, so even after a failure every event is taken in order."""
-    from ..jobs import submit
     events, output = write_events(name, lines), output_dir(name)
     job = submit(lambda env: build_from_files(env, events=events, output=output, **options), name=name, config=config)
     return job, output
@@ -303,8 +302,6 @@ def start_replayed(name: str, lines: list[str], config: dict, rate: float, **opt
     lines/s once the job runs; (job, output folder, replayer). Files found in one scan of the
     folder are read in no fixed order, so events may be taken slightly out of order (what the
     watermark's out-of-orderness bound is for)."""
-    from ..data import Replayer
-    from ..jobs import submit
     events, output = output_dir(f"{name}-events"), output_dir(name)
     job = submit(lambda env: build_from_files(env, events=events, output=output, monitor_seconds=0.1, **options),
                  name=name, config=config).wait_running()
