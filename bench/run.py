@@ -213,8 +213,8 @@ class Bench:
         started = time.perf_counter()
         Recommender().run(stream.events)
         plain = len(stream.events) / (time.perf_counter() - started)
-        job, out = rp.start_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
-        rate, _ = lk.measure_rate(job, "update-profile", len(stream.events))
+        _, out = rp.run_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
+        rate = rp.lists_per_second(out)
         lists = {r.seq: r.items for r in rp.read_recommendations(out)}
         self.record("recommender", "recommender events/s, lab defaults", rate, "events/s",
                     lists_complete=len(lists) == len(stream.events))
@@ -228,7 +228,7 @@ class Bench:
         lines = stream.lines[: p["rec_rate"] * p["rec_seconds"]]
         for label, options in (("lab defaults", {}), ("short bundles and buffers", rp.LOW_LATENCY)):
             job, out, replay = rp.start_replayed(f"bench-rec-latency-{len(options)}", lines,
-                                                 lk.job_config(checkpoint_interval="1s", **options), rate=p["rec_rate"])
+                                                 rp.replay_config(**options), rate=p["rec_rate"])
             replay.start().wait()
             rp.wait_for_recommendations(out, len(rp.well_formed(lines)), job=job)
             job.cancel()

@@ -218,9 +218,7 @@ def measure_rate(job, operator: str, records: int, timeout: float = 300) -> tupl
     column = _records_in_column(frame, operator)
     rate = steady_rate(frame, column) if column else float("nan")
     if rate != rate:
-        detail = job.detail()
-        vertex = next((v for v in detail["vertices"] if v["name"].startswith(operator)), detail)
-        rate = records / (vertex["duration"] / 1000)
+        rate = records / job.vertex_seconds(operator)
     return rate, wall
 
 

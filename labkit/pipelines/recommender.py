@@ -26,7 +26,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from ..data import Replayer, parse_event
 from ..errors import LabError, MalformedEvent
-from ..jobs import submit
+from ..jobs import job_config, submit
 from ..recommend import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
 from .common import cap_python_bundles, output_dir, read_lines, text_sink
 from .event_counts import RunningCount
@@ -38,6 +38,10 @@ PROFILES = OutputTag("profiles", Types.STRING())
 # Job options for low latency (chapter 05): Python bundles close after 20 ms instead of the lab's
 # 500, network buffers flush after 10 ms instead of 100. They cost throughput.
 LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout": "10ms"}
+# The replayed runs' sink publishes at checkpoints, so they need them; but each checkpoint makes
+# every Python operator finish its bundle and snapshot its state, which holds records up: with
+# short bundles at 600 events/s a checkpoint every second put p99 at 340-510 ms, every 5 s at 280-300.
+REPLAY_CHECKPOINT_INTERVAL = "5s"
 DAY_MS = 24 * 3_600_000
 
 
@@ -243,6 +247,18 @@ def read_profiles(output: Path) -> dict[str, dict]:
     return {user: profile for user, (_, profile) in newest.items()}
 
 
+def lists_per_second(output: Path) -> float:
+    """The job's steady throughput in events/s (one list per event), from the first list to leave
+    the job to the last. The operators' numRecordsIn cannot tell it: a Python operator's JVM side
+    takes in records a bundle (up to 20,000) at a time, ahead of the Python work, so on a stream of
+    some ten thousand events the counter climbs in one or two steps."""
+    emitted = sorted(read_emitted_ms(output).values())
+    if len(emitted) < 2 or emitted[-1] == emitted[0]:
+        raise LabError(f"{len(emitted)} recommendations in {output}: too few to time",
+                       hint="run the job to the end on a stream of at least a few thousand events")
+    return (len(emitted) - 1) / ((emitted[-1] - emitted[0]) / 1000)
+
+
 def latencies(output: Path, replayer, warmup_s: float = 0.0) -> pd.Series:
     """Event -> recommendation latency (ms) of every recommendation so far: from the moment the
     replay made the event's line visible to the source, to the moment its list left the job.
@@ -295,6 +311,12 @@ def run_bounded(name: str, lines: list[str], config: dict, timeout: float = 600,
     """Run the recommender over ``lines`` to the end; (job, output folder)."""
     job, output = start_bounded(name, lines, config, **options)
     return job.wait_finished(timeout), output
+
+
+def replay_config(**overrides) -> dict:
+    """The lab's job options for a replayed run (checkpoints every ``REPLAY_CHECKPOINT_INTERVAL``),
+    plus ``overrides``."""
+    return job_config(**{"checkpoint_interval": REPLAY_CHECKPOINT_INTERVAL, **overrides})
 
 
 def start_replayed(name: str, lines: list[str], config: dict, rate: float, **options):
