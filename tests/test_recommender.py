@@ -8,6 +8,7 @@ import pytest
 import labkit as lk
 from labkit import clickstream, evaluate
 from labkit.data import START_MS, UserEvent, item_category
+from labkit.errors import LabError
 from labkit.pipelines import recommender as rp
 from labkit.recommend import PopularityBaseline, Profile, RecConfig, Recommender, SeedAlgorithm, rank
 
@@ -117,6 +118,11 @@ def test_the_job_equals_the_reference_and_counts_malformed_lines_by_reason_witho
     assert counts == {**stream.malformed_counts(), "empty-user_id": 7}
     assert len(counts) >= 4
     assert job.recoveries() == 0
+    # timed over the lists' own span, the rate beats the same lists over the step's whole running
+    # time (which holds the Python worker's start-up)
+    assert rp.lists_per_second(out) > len(reference) / job.vertex_seconds("recommend")
+    with pytest.raises(LabError, match="no operator 'rank'"):
+        job.vertex_seconds("rank")
 
 
 @pytest.mark.cluster
