@@ -14,6 +14,7 @@ import random
 import threading
 import time
 import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -82,10 +83,7 @@ def parse_event(line: str) -> UserEvent:
 
 def count_reasons(malformed: list[tuple[str, str]]) -> dict[str, int]:
     """{reason: how many} of (reason, raw line) pairs."""
-    counts: dict[str, int] = {}
-    for reason, _ in malformed:
-        counts[reason] = counts.get(reason, 0) + 1
-    return counts
+    return dict(Counter(reason for reason, _ in malformed))
 
 
 @dataclass

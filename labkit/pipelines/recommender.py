@@ -40,7 +40,7 @@ PROFILES = OutputTag("profiles", Types.STRING())
 LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout": "10ms"}
 # The replayed runs' sink publishes at checkpoints, so they need them; but each checkpoint makes
 # every Python operator finish its bundle and snapshot its state, which holds records up: with
-# short bundles at 600 events/s a checkpoint every second put p99 at 340-510 ms, every 5 s at 280-300.
+# short bundles at 600 events/s a checkpoint every second put p99 at 340-510 ms, every 5 s mostly at 250-360.
 REPLAY_CHECKPOINT_INTERVAL = "5s"
 DAY_MS = 24 * 3_600_000
 
