@@ -7,18 +7,54 @@
     lk.Timeline({label: job})    several jobs' checkpoints and restarts on one time axis
     lk.Compare({label: job})     several jobs' throughput, checkpoints and memory side by side
     lk.current().kill_taskmanager()   fault injection
+
+Every Python worker that runs one of the lab's functions imports this package first (the
+functions live in ``labkit.pipelines``), so the public names below are imported on first use:
+a worker does not pay for pandas, matplotlib or the dashboards it never touches.
 """
-from . import checks, data, metrics
+from importlib import import_module
+
 from .checks import install_ipython_handler as _install_ipython_handler
-from .compare import Compare
-from .dashboard import LiveDashboard, headless, live
-from .data import EventLog, Replayer, UserEvent, generate_user_events, parse_event, stable_hash
-from .errors import *  # noqa: F401,F403  (the typed errors are part of the public API)
-from .jobs import JobHandle, cancel_all, job_config, remote_environment, run_script, submit, submit_sql
-from .metrics import MetricsSampler, measure_rate, sample, steady_rate
-from .runner import sized
-from .session import current, down, up
-from .settings import LabSettings
-from .timeline import Timeline
+from .errors import (BadRequest, CheckFailed, ClusterDown, ClusterError, ClusterNotReady, ExerciseNotDone,
+                     FlinkDistributionMissing, JavaMissing, JobError, JobFailed, JobTimeout, LabError, MalformedEvent,
+                     NotFound, NotSupportedOnAttachedCluster, PortBusy, RestError, SavepointFailed, ServerError,
+                     UnknownChapter)
+
+# public name -> the module that defines it
+_PUBLIC = {
+    "up": "session", "down": "session", "current": "session",
+    "LabSettings": "settings",
+    "sized": "chapters",
+    "job_config": "jobs", "submit": "jobs", "submit_sql": "jobs", "run_script": "jobs", "remote_environment": "jobs",
+    "JobHandle": "jobs", "cancel_all": "jobs",
+    "MetricsSampler": "metrics", "sample": "metrics", "measure_rate": "metrics", "steady_rate": "metrics",
+    "live": "dashboard", "headless": "dashboard", "LiveDashboard": "dashboard",
+    "Timeline": "timeline", "Compare": "compare",
+    "EventLog": "data", "Replayer": "data", "UserEvent": "data", "generate_user_events": "data",
+    "parse_event": "data", "stable_hash": "data",
+}
+_SUBMODULES = ("checks", "data", "metrics", "jobs")
+
+__all__ = sorted([*_PUBLIC, *_SUBMODULES,
+                  "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown",
+                  "ClusterNotReady", "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest",
+                  "ServerError", "JobError", "JobFailed", "JobTimeout", "SavepointFailed", "UnknownChapter",
+                  "MalformedEvent", "CheckFailed", "ExerciseNotDone"])
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(import_module(f".{_PUBLIC[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
+
 
 _install_ipython_handler()

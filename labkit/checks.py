@@ -8,6 +8,7 @@ IPython, labkit errors are shown as their message and hint only, not a traceback
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from .errors import CheckFailed, LabError
@@ -94,10 +95,11 @@ def _show_lab_error(shell, etype, value, tb, tb_offset=None):
 
 
 def install_ipython_handler() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    # A kernel has imported IPython long before labkit; anywhere else (a Python worker, a script)
+    # there is no shell to install into, and importing IPython would only cost time.
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
         return
-    shell = get_ipython()
+    shell = ipython.get_ipython()
     if shell is not None:
         shell.set_custom_exc((LabError,), _show_lab_error)

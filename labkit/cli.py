@@ -133,7 +133,7 @@ def logs(args) -> int:
 
 
 def list_chapters(args) -> int:
-    from .runner import chapters
+    from .chapters import chapters
     for number, path in chapters().items():
         print(f"{number}  {path.stem}")
     return 0
@@ -142,7 +142,9 @@ def list_chapters(args) -> int:
 def run(args) -> int:
     from .runner import run_chapter
     record = run_chapter(args.chapter, size=args.size, out_dir=args.out)
-    print(f"{record['chapter']}: {record['status']} in {record['duration_s']}s -> {record['executed']}")
+    stop = record.get("student_stop")
+    stops = f"; its student copy stops at exercise {stop['exercise']}" if stop else ""
+    print(f"{record['chapter']}: {record['status']} in {record['duration_s']}s{stops} -> {record['executed']}")
     return 0
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 import nbformat
 
 from .errors import LabError
-from .runner import NOTEBOOKS, chapters, find_chapter, run_chapter
+from .chapters import NOTEBOOKS, chapters, find_chapter
+from .runner import run_chapter
 
 MAX_MEASURED_LINES = 12
+SLOWEST_CELLS = 3
 
 
 def _outputs(executed: Path) -> tuple[list[str], list[bytes]]:
@@ -78,9 +80,14 @@ def markdown(summary: dict) -> str:
     verdict = "all chapters passed" if not summary["failed"] else f"FAILED: {', '.join(summary['failed'])}"
     out = [f"# Flink State Lab regression run ({summary['size']} size, {summary['when']})", "",
            f"{verdict}; {summary['duration_s'] / 60:.1f} minutes in all.", "",
-           "| chapter | status | duration | exercise checks passed |", "|---|---|---|---|"]
+           "| chapter | status | duration | exercise checks passed | student copy stops at | slowest cells (execution count: s) |",
+           "|---|---|---|---|---|---|"]
     for r in summary["chapters"]:
-        out.append(f"| {r['chapter']} | {r['status']} | {r['duration_s']:.0f} s | {len(r['exercises'])} |")
+        stop = r.get("student_stop")
+        stops = (f"{stop['exercise']}" if stop["ok"] else f"{stop['exercise']}: NOT with the learner's message") if stop else "-"
+        slowest = sorted(r.get("cells", []), key=lambda c: -c["seconds"])[:SLOWEST_CELLS]
+        cells = ", ".join(f"[{c['execution_count']}] {c['seconds']:.0f}" for c in slowest)
+        out.append(f"| {r['chapter']} | {r['status']} | {r['duration_s']:.0f} s | {len(r['exercises'])} | {stops} | {cells} |")
     for r in summary["chapters"]:
         out += ["", f"## {r['chapter']}: {r['status']}", ""]
         if r["status"] != "passed":

@@ -1,4 +1,10 @@
-"""Running chapter notebooks headless with papermill (CI, regression runs, `make lab-headless`)."""
+"""Running chapter notebooks headless (CI, regression runs, `make lab-headless`).
+
+A chapter runs cell by cell in a fresh kernel. Just before its first exercise, the student copy's
+version of that cell runs in the same kernel: every cell before it is the same in both copies, so
+the kernel is exactly where a learner's would be, and the run proves that a student copy stops
+there with the learner's message without executing the chapter a second time.
+"""
 from __future__ import annotations
 
 import json
@@ -6,80 +12,95 @@ import os
 import time
 from pathlib import Path
 
-from .errors import LabError, UnknownChapter
-
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def _running_cell(executed: Path) -> int | None:
-    """The execution count of the cell papermill was running when it stopped."""
-    import nbformat
-    if not executed.exists():
-        return None
-    cells = nbformat.read(executed, as_version=4).cells
-    running = [c for c in cells if c.get("metadata", {}).get("papermill", {}).get("status") == "running"]
-    return running[0].get("execution_count") if running else None
-
-
-def sized(sizes: dict[str, dict], size: str) -> dict:
-    """The parameters a chapter runs with: ``sizes[size]``, where ``size`` comes from the notebook's
-    parameters cell (papermill sets it) unless LABKIT_SIZE says otherwise (nbval runs, which
-    cannot inject parameters)."""
-    size = os.environ.get("LABKIT_SIZE") or size
-    if size not in sizes:
-        raise LabError(f"unknown size {size!r}", hint=f"use one of {sorted(sizes)}")
-    return sizes[size]
-
-
-def chapters(folder: Path = NOTEBOOKS) -> dict[str, Path]:
-    """{"00": notebooks/00_lab_tour.ipynb, ...} in chapter order."""
-    return {p.name[:2]: p for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))}
-
-
-def find_chapter(name: str, folder: Path = NOTEBOOKS) -> Path:
-    """A chapter by number ("0", "00") or name ("00_lab_tour", "lab_tour")."""
-    known = chapters(folder)
-    key = name.removesuffix(".ipynb")
-    if key.isdigit() and key.zfill(2) in known:
-        return known[key.zfill(2)]
-    for path in known.values():
-        if key in (path.stem, path.stem[3:]):
-            return path
-    raise UnknownChapter(f"no chapter {name!r}; the chapters are: " + ", ".join(p.stem for p in known.values()))
-
+from .chapters import NOTEBOOKS, find_chapter
+from .errors import LabError
 
 # No cell of a chapter should run longer than this at each size: a stuck job fails the run
 # with a message instead of hanging it.
 CELL_TIMEOUT_S = {"ci": 300, "learner": 900}
 
 
+def _error_text(outputs: list) -> tuple[str, list[str]]:
+    """(ename: evalue, traceback lines) of a cell's error output, or ("", [])."""
+    for output in outputs:
+        if output.get("output_type") == "error":
+            return f"{output['ename']}: {output['evalue']}", list(output.get("traceback", []))
+    return "", []
+
+
+def _stop_of_student_copy(client, cell, index: int, exercise: str, source: str) -> dict:
+    """Run the student copy's version of ``cell`` and say how it stopped."""
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    probe = nbformat.from_dict(cell)
+    probe.source, probe.outputs = source, []
+    try:
+        client.execute_cell(probe, index)
+    except CellExecutionError:
+        pass
+    error, traceback = _error_text(probe.outputs)
+    expected = f"ExerciseNotDone: exercise {exercise} is not answered yet"
+    return {"exercise": exercise, "cell": index, "error": error, "shown": traceback,
+            "ok": error.startswith(expected) and len(traceback) <= 2}
+
+
 def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_timeout: int | None = None,
                 folder: Path = NOTEBOOKS) -> dict:
-    """Execute a chapter (from ``folder``: the solutions, or a folder of student copies) with
-    papermill; write the executed notebook, its dashboards' metrics (CSV, via LABKIT_RUN_DIR) and
-    a JSON record. Raises LabError if the notebook fails or a cell runs past ``cell_timeout``."""
-    import papermill
-    from nbclient.exceptions import CellTimeoutError
+    """Execute a chapter (from ``folder``: the solutions, or a folder of student copies); write the
+    executed notebook, its dashboards' metrics (CSV, via LABKIT_RUN_DIR) and a JSON record with
+    each cell's duration and, for a chapter with solutions, where its student copy stops
+    (``student_stop``). Raises LabError if a cell fails, a cell runs past ``cell_timeout``, or the
+    student copy would not stop at its first exercise with the learner's message."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from .student import first_exercise
 
     cell_timeout = cell_timeout or CELL_TIMEOUT_S.get(size, max(CELL_TIMEOUT_S.values()))
-
     notebook = find_chapter(name, folder)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name
-    record = {"chapter": notebook.stem, "size": size, "executed": str(executed)}
+    record = {"chapter": notebook.stem, "size": size, "executed": str(executed), "cells": []}
+
+    nb = parameterize_notebook(load_notebook_node(str(notebook)), {"size": size},
+                               kernel_name="python3", language="python")
+    exercise = first_exercise(nb)
+    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook.parent)}})
+
     saved = {k: os.environ.get(k) for k in ("LABKIT_HEADLESS", "LABKIT_RUN_DIR")}
     os.environ.update({"LABKIT_HEADLESS": "1", "LABKIT_RUN_DIR": str(out_dir / notebook.stem)})
-    started = time.monotonic()
+    started, index = time.monotonic(), None
     try:
-        papermill.execute_notebook(str(notebook), str(executed), parameters={"size": size},
-                                   cwd=str(notebook.parent), kernel_name="python3",
-                                   execution_timeout=cell_timeout, progress_bar=False)
-        record["status"] = "passed"
-    except papermill.PapermillExecutionError as exc:
-        record.update(status="failed", error=f"{exc.ename}: {exc.evalue}".strip(), cell=exc.exec_count)
+        with client.setup_kernel():
+            client.wait_for_reply(client.kc.kernel_info())
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if exercise and index == exercise[0]:
+                    record["student_stop"] = _stop_of_student_copy(client, cell, index, *exercise[1:])
+                cell_started = time.monotonic()
+                client.execute_cell(cell, index)
+                record["cells"].append({"cell": index, "execution_count": cell.execution_count,
+                                        "seconds": round(time.monotonic() - cell_started, 1)})
+            client.set_widgets_metadata()
+        stop = record.get("student_stop")
+        if stop and not stop["ok"]:
+            record.update(status="failed", cell=stop["cell"],
+                          error=f"the student copy does not stop at exercise {stop['exercise']} with the learner's "
+                                f"message; it showed: {stop['error'] or 'no error'}")
+        else:
+            record["status"] = "passed"
+    except CellExecutionError as exc:
+        record.update(status="failed", error=f"{exc.ename}: {exc.evalue}".strip(),
+                      cell=nb.cells[index].get("execution_count"))
     except CellTimeoutError:
-        record.update(status="failed", cell=_running_cell(executed),
+        record.update(status="failed", cell=nb.cells[index].get("execution_count"),
                       error=f"a cell ran longer than {cell_timeout}s: a job is probably stuck "
                             "(`labkit status` lists the running jobs, `labkit logs` shows why)")
     finally:
@@ -89,6 +110,7 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        nbformat.write(nb, executed)
         (out_dir / f"{notebook.stem}.json").write_text(json.dumps(record, indent=2))
     if record["status"] != "passed":
         raise LabError(f"chapter {notebook.stem} failed in cell {record.get('cell')}: {record['error']}",

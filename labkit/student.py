@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from .errors import LabError
-from .runner import chapters
+from .chapters import chapters
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+\.\d+)", re.MULTILINE)
@@ -73,3 +73,13 @@ def write_student_copies(out_dir: Path) -> dict[str, list[str]]:
         nbformat.write(copy, out_dir / path.name)
         written[path.stem] = stripped
     return written
+
+
+def first_exercise(solution: nbformat.NotebookNode) -> tuple[int, str, str] | None:
+    """(cell index, exercise, the student copy's source of that cell) of the first cell a student
+    copy changes, or None for a notebook without solutions."""
+    copy, stripped = student_copy(solution)
+    for index, (theirs, learners) in enumerate(zip(solution.cells, copy.cells)):
+        if theirs.source != learners.source:
+            return index, stripped[0], learners.source
+    return None

@@ -10,6 +10,13 @@ TEST_LAB = "pytest"
 TEST_PORT_OFFSET = int(os.environ.get("LABKIT_TEST_PORT_OFFSET", "300"))  # clear of a learner's lab (8081)
 
 
+def pytest_collection_modifyitems(items):
+    """A test that uses the cluster is marked ``cluster``, so ``-m "not cluster"`` starts none."""
+    for item in items:
+        if {"cluster", "healthy_cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(scope="session")
 def lab_env(tmp_path_factory):
     """Environment of the test lab; notebooks run by the tests inherit it."""

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import run as bench  # noqa: E402
 
 
+@pytest.mark.cluster  # bench/run.py starts a lab of its own
 def test_tiny_bench_produces_a_complete_table(tmp_path):
     result_file = tmp_path / "bench.json"
     env = dict(os.environ, LABKIT_HOME=str(tmp_path / "home"), LABKIT_LAB="benchtest", LABKIT_PORT_OFFSET="700",

@@ -79,7 +79,7 @@ def test_resubmitting_a_job_name_replaces_the_running_one(healthy_cluster):
 
 
 def test_sampled_metrics_are_plausible(healthy_cluster):
-    rate = 2000
+    rate = 1000  # a third or less of what the job can do here, so a busy machine still keeps the pace
     job, _ = count_job("t-metrics", records=10_000_000, keys=100, rate=rate, config=CHECKPOINTED)
     job.wait_running()
     sampler = lk.sample(job, interval=0.5)

@@ -1,11 +1,14 @@
-"""The chapter notebooks: committed clean, parameterised, and the tour runs end to end."""
+"""The chapter notebooks: committed clean, parameterised, and each runs end to end once, at CI size,
+passing its exercises, printing its measured claims, and proving where its student copy stops."""
 import json
 
 import nbformat
 import pytest
 
 from labkit.errors import UnknownChapter
-from labkit.runner import chapters, find_chapter, run_chapter
+from labkit.chapters import chapters, find_chapter
+from labkit.runner import run_chapter
+from labkit.student import student_copy
 
 NOTEBOOKS = list(chapters().values())
 
@@ -90,3 +93,9 @@ def test_chapter_runs_headless_at_ci_size_and_passes_its_exercises(cluster, tmp_
     assert not missing, f"{path.stem} did not show: {missing}"
     assert any(f.stat().st_size for f in (tmp_path / path.stem).glob("*.metrics.csv")), "no sampled metrics saved"
     assert not [j for j in cluster.rest.jobs() if j["state"] == "RUNNING"], "a chapter left a job running"
+    # the student copy, run to the same point in the same kernel, stops at its first exercise
+    first = student_copy(solution)[1][0]
+    stop = record["student_stop"]
+    assert stop["exercise"] == first and stop["ok"], stop
+    assert stop["error"].startswith(f"ExerciseNotDone: exercise {first} is not answered yet")
+    assert "-> write your answer" in stop["error"] and len(stop["shown"]) <= 2, "one message, not a traceback"

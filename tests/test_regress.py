@@ -1,5 +1,5 @@
-"""The regression report and the per-cell timeout, on tiny notebooks executed for real by
-papermill. (The chapters themselves run in test_notebooks.py.)"""
+"""The regression report, the per-cell timeout and the student-copy stop, on tiny notebooks
+executed for real in a kernel. (The chapters themselves run in test_notebooks.py.)"""
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -17,13 +17,16 @@ FAILING = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
            new_code_cell("assert size == 'learner', f'ran at size {size}'")]
 
 
+def _write(folder, name, cells):
+    folder.mkdir(exist_ok=True)
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                      "language": "python"}}), folder / f"{name}.ipynb")
+
+
 def test_report_lists_each_chapter_with_its_measurements_figures_and_failures(tmp_path):
     folder = tmp_path / "notebooks"
-    folder.mkdir()
     for name, cells in (("98_passing", PASSING), ("99_failing", FAILING)):
-        nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                          "language": "python"}}),
-                       folder / f"{name}.ipynb")
+        _write(folder, name, cells)
     summary = run_all(size="ci", out_dir=tmp_path / "runs", folder=folder)
     assert summary["failed"] == ["99_failing"]
     passing, failing = summary["chapters"]
@@ -38,10 +41,37 @@ def test_report_lists_each_chapter_with_its_measurements_figures_and_failures(tm
 
 def test_a_stuck_cell_fails_the_run_with_a_message_instead_of_hanging_it(tmp_path):
     folder = tmp_path / "notebooks"
-    folder.mkdir()
-    stuck = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
-             new_code_cell("import time\ntime.sleep(60)")]
-    nbformat.write(new_notebook(cells=stuck, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                      "language": "python"}}), folder / "97_stuck.ipynb")
+    _write(folder, "97_stuck", [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
+                                new_code_cell("import time\ntime.sleep(60)")])
     with pytest.raises(LabError, match="ran longer than 3s: a job is probably stuck"):
         run_chapter("97", size="ci", out_dir=tmp_path / "runs", folder=folder, cell_timeout=3)
+
+
+EXERCISE = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
+            new_code_cell("import labkit as lk\nanswer = None"),
+            nbformat.v4.new_markdown_cell("### Exercise 96.1 · Answer"),
+            new_code_cell("### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION\nanswer"),
+            new_code_cell("lk.checks.check_equal('96.1', answer, 42, 'the answer')")]
+
+
+
+def test_a_run_shows_where_the_student_copy_stops_without_running_the_chapter_twice(tmp_path):
+    _write(tmp_path / "notebooks", "96_exercise", EXERCISE)
+    record = run_chapter("96", size="ci", out_dir=tmp_path / "runs", folder=tmp_path / "notebooks")
+    stop = record["student_stop"]
+    assert stop["ok"] and stop["exercise"] == "96.1" and stop["cell"] == 4  # after the injected parameters
+    assert stop["error"].startswith("ExerciseNotDone: exercise 96.1 is not answered yet")
+    assert "-> write your answer" in stop["error"] and len(stop["shown"]) <= 2
+    executed = nbformat.read(tmp_path / "runs" / "96_exercise.ipynb", as_version=4)
+    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2, 3, 5, 6]
+    assert "✓ Exercise 96.1 passed" in "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    assert len(record["cells"]) == 5 and all(c["seconds"] >= 0 for c in record["cells"])
+
+
+def test_a_student_copy_that_does_not_stop_at_its_exercise_fails_the_run(tmp_path):
+    # the solution is a function body: the copy defines a function that raises when called, and runs on
+    broken = EXERCISE[:3] + [new_code_cell("def answer_of():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n"
+                                           "answer = 42")] + EXERCISE[4:]
+    _write(tmp_path / "notebooks", "95_broken", broken)
+    with pytest.raises(LabError, match="does not stop at exercise 96.1 with the learner's message; it showed: no error"):
+        run_chapter("95", size="ci", out_dir=tmp_path / "runs", folder=tmp_path / "notebooks")

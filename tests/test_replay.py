@@ -27,7 +27,9 @@ def test_replayed_events_are_counted_and_malformed_ones_reported_by_reason(healt
     replay = lk.Replayer(log.lines, events_dir, rate=rate).start()
     replay.wait(60)
     took = time.monotonic() - started
-    assert replay.done and abs(took - len(log.lines) / rate) < 1.5, f"replay of {len(log.lines)} lines took {took:.1f}s"
+    paced = len(log.lines) / rate
+    # paced: never much faster than the rate (a floor); the ceiling is wide, a busy machine only delays
+    assert replay.done and paced - 0.5 <= took <= 3 * paced + 2, f"replay of {len(log.lines)} lines took {took:.1f}s"
 
     expected = {"type": dict(Counter(e.event_type for e in log.events)), "malformed": log.malformed_counts()}
     assert sum(expected["malformed"].values()) == 90 and len(expected["malformed"]) >= 4

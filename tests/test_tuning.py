@@ -38,22 +38,18 @@ def test_cluster_options_take_effect_on_restart_and_show_in_the_taskmanager(heal
     assert lab.taskmanager_memory()["totalProcessMemory"] != 2048 * 2**20
 
 
-def test_latency_probe_times_every_record_and_follows_bundle_time(healthy_cluster):
-    results = {}
-    for bundle_ms in (100, 2000):
-        output = output_dir(f"t-probe-{bundle_ms}")
-        job = lk.submit(lambda env: tu.build_latency_probe(env, rate=2000, records=8000, keys=50, output=output),
-                        name=f"t-probe-{bundle_ms}",
-                        config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
-                                                               "python.fn-execution.bundle.time": bundle_ms}))
-        job.wait_finished(120)
-        latencies = tu.read_latencies(output)
-        assert len(latencies) == 8000
-        results[bundle_ms] = tu.latency_summary(latencies)
-    # bundles close by time here (a second's input is far below 100,000 records), so a record
-    # waits for its bundle's clock: half of them well over a second at 2000 ms, far less at 100 ms
-    assert results[2000]["p50_ms"] > 1000
-    assert results[2000]["p50_ms"] > 3 * results[100]["p50_ms"]
+def test_latency_probe_times_every_record_and_bundle_time_holds_records(healthy_cluster):
+    output = output_dir("t-probe")
+    job = lk.submit(lambda env: tu.build_latency_probe(env, rate=2000, records=8000, keys=50, output=output),
+                    name="t-probe", config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
+                                                                            "python.fn-execution.bundle.time": 2000}))
+    job.wait_finished(120)
+    latencies = tu.read_latencies(output)
+    assert len(latencies) == 8000
+    # a second's input is far below 100,000 records, so bundles close by time: the first records
+    # of each bundle wait for its 2-second clock. A floor: a slow machine only adds to it. (How
+    # latency follows bundle.time, a comparison of runs, is chapter 05's and the bench's.)
+    assert tu.latency_summary(latencies)["p99_ms"] > 1500
 
 
 @pytest.mark.parametrize("slow", ["score"])

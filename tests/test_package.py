@@ -1,0 +1,28 @@
+"""labkit's public API, and what a Python worker pays to import the lab's functions."""
+import subprocess
+import sys
+
+import pytest
+
+import labkit as lk
+
+LIGHT_PIPELINES = ["keyed_count", "state_backends", "ttl", "events", "event_counts", "windows", "sessions"]
+
+
+def test_every_public_name_resolves():
+    assert [name for name in lk.__all__ if getattr(lk, name, None) is None] == []
+    assert issubclass(lk.ExerciseNotDone, lk.LabError) and lk.jobs.LAB_DEFAULTS
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'sumbit'"):
+        lk.sumbit  # noqa: B018
+
+
+@pytest.mark.parametrize("pipeline", LIGHT_PIPELINES)
+def test_a_worker_importing_a_pipeline_loads_no_plotting_or_notebook_stack(pipeline):
+    # a Python worker imports labkit/__init__ before it can unpickle any of these functions
+    loaded = subprocess.run([sys.executable, "-c", f"import sys, labkit.pipelines.{pipeline}; "
+                             "print(sorted(m for m in ('pandas', 'matplotlib', 'IPython', 'ipywidgets') if m in sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
