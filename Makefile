@@ -16,8 +16,8 @@ browser:
 
 lab: setup
 	$(VENV)/labkit up
-	$(VENV)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
-		notebooks/00_lab_tour.ipynb
+	$(VENV)/jupyter lab --ip=127.0.0.1 --notebook-dir=$(CURDIR)/notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
+		$(CURDIR)/notebooks/00_lab_tour.ipynb  # absolute: JupyterLab joins a relative one to the notebook dir
 
 # The tour executed headless: runs/00_lab_tour.ipynb, runs/00_lab_tour.json and the sampled metrics.
 lab-headless: setup

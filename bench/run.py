@@ -14,7 +14,7 @@ What it measures (the issue's targets in brackets):
                        this client) during the lab-default runs                     [<= 3 GB]
   sampling overhead    CPU of labkit's 1 Hz metric sampling (client + JobManager),
                        % of the machine, measured against the same seconds without  [<= 2 %]
-  recommender          chapter 06's job: events/s flat out at the lab's defaults, next
+  recommender          chapter 07's job: events/s flat out at the lab's defaults, next
                        to the same model in plain Python [>= 20,000 events/s]; event to
                        recommendation p50/p99 while events replay, at the lab's defaults
                        and with short bundles and buffers [p99 <= 500 ms]; HitRate@10 of
@@ -207,7 +207,7 @@ class Bench:
                     jobmanager_measured=jobmanager is not None)
 
     def recommender(self, cluster):
-        """Chapter 06's job: flat out over a file, then paced by a replay under two configurations."""
+        """Chapter 07's job: flat out over a file, then paced by a replay under two configurations."""
         p = self.p
         stream = clickstream.generate_clickstream(p["rec_users"], seed=2)
         started = time.perf_counter()

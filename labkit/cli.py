@@ -12,7 +12,7 @@ import psutil
 from .cluster import LocalCluster, make_cluster, port_owner
 from .distribution import find_java, flink_distribution
 from .errors import LabError
-from .settings import LabSettings
+from .settings import LabSettings, inside
 
 MIN_FREE_MEMORY = 4 * 2**30
 
@@ -102,7 +102,7 @@ def reset(args) -> int:
                        hint="unset LABKIT_REST_URL; an attached cluster is reset with `docker compose down -v`")
     stopped = LocalCluster(settings).down()
     if settings.lab_dir.exists():
-        shutil.rmtree(settings.lab_dir)
+        shutil.rmtree(inside(settings.home, settings.lab_dir))
     print(f"lab {settings.name!r}: stopped {len(stopped)} process(es), removed {settings.lab_dir}")
     return 0
 

@@ -1,4 +1,4 @@
-"""A realistic, seeded clickstream for the recommender (chapter 06), with a held-out future.
+"""A realistic, seeded clickstream for the recommender (chapter 07), with a held-out future.
 
 No public interaction dataset is reachable from the lab's package registries, so the stream is
 generated, with the structure real clickstreams have and the recommender relies on:

@@ -100,6 +100,14 @@ class SavepointFailed(JobError):
 
 
 # --- learner input ---------------------------------------------------------------------
+class BadName(LabError):
+    hint = "use letters, digits, '-' and '_' only (up to 64), e.g. 'alice' or 'ch03-kill'"
+
+
+class OutsideLab(LabError):
+    hint = "labkit writes and deletes only inside the lab's folder ($LABKIT_HOME/$LABKIT_LAB); give a plain name, not a path"
+
+
 class UnknownChapter(LabError):
     hint = "chapters are notebooks/NN_name.ipynb; `labkit chapters` lists them"
 

@@ -8,6 +8,7 @@ section 1.5-1.6): savepoint status lives under the job (``/jobs/{id}/savepoints/
 from __future__ import annotations
 
 from typing import Any, Iterable, TypedDict
+from urllib.parse import urlsplit
 
 import requests
 
@@ -15,6 +16,7 @@ from .errors import BadRequest, ClusterDown, NotFound, RestError, ServerError
 
 JSON = dict[str, Any]
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TERMINAL_JOB_STATES = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED"})
 
 
@@ -60,6 +62,9 @@ class RestClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
+        if urlsplit(self.base_url).hostname in LOOPBACK_HOSTS:
+            # a proxy from the environment (HTTP_PROXY, ALL_PROXY) cannot reach this machine's loopback
+            self._session.trust_env = False
 
     def __repr__(self) -> str:
         return f"RestClient({self.base_url!r})"

@@ -10,12 +10,31 @@ LABKIT_SLOTS         task slots per TaskManager (default 4)
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .errors import BadName, LabError, OutsideLab
 
 BASE_REST_PORT = 8081
 BASE_RPC_PORT = 6123
 LOOPBACK = "127.0.0.1"
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def safe_name(name: str, what: str = "lab name") -> str:
+    """``name`` if it can only ever be one folder's name (no '..', '/', '~' or spaces)."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        raise BadName(f"{what} {name!r} is not allowed")
+    return name
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path``, resolved, if it lies strictly inside ``root``: what labkit writes or deletes."""
+    root, resolved = Path(root).resolve(), Path(path).resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise OutsideLab(f"{path} is not inside {root}")
+    return resolved
 
 
 def _env_int(name: str, default: int) -> int:
@@ -25,7 +44,6 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        from .errors import LabError
         raise LabError(f"{name}={raw!r} is not a whole number", hint=f"unset {name} or give it a number")
 
 
@@ -39,6 +57,9 @@ class LabSettings:
     jobmanager_memory: str = "1024m"
     rest_url: str | None = None
     extra_config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        safe_name(self.name)
 
     @classmethod
     def from_env(cls, **overrides) -> "LabSettings":

@@ -56,6 +56,12 @@ if [ -z "$PYTHON" ]; then
 fi
 [ -n "$PYTHON" ] || die "Python 3.11 is required (apache-flink 2.3 and the pinned stack). Install python3.11, or use 'conda env create -f environment.yml'."
 
+if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # e.g. made by a python3 -m venv without ensurepip (Debian without python3.X-venv): every rerun would fail
+  say ".venv has no pip: removing it to make it again"
+  rm -rf .venv
+fi
+
 stamp=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ -x .venv/bin/python ] && [ "$(cat .venv/.labkit-stamp 2>/dev/null)" = "$stamp" ]; then
   say "environment .venv is up to date"

@@ -1,4 +1,4 @@
-"""Chapter 06's recommender: the clickstream, the model in plain Python, and the job on the real
+"""Chapter 07's recommender: the clickstream, the model in plain Python, and the job on the real
 cluster (exact profiles, the same lists as the reference, malformed lines counted by reason, and
 state intact after a TaskManager kill)."""
 import json

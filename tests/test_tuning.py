@@ -1,4 +1,4 @@
-"""Chapter 05's mechanisms on the real cluster: where options take effect, what the latency
+"""Chapters 05 and 06's mechanisms on the real cluster: where options take effect, what the latency
 probe measures, and finding the bottleneck from backpressure metrics."""
 import time
 

@@ -11,6 +11,7 @@ from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
 
 from ..session import current
+from ..settings import inside, safe_name
 
 
 class Throttle(MapFunction):
@@ -62,7 +63,9 @@ def sequence_source(env, count: int, rate: float | None = None, name: str = "seq
 
 def output_dir(name: str, fresh: bool = True) -> Path:
     """The folder in the lab dir where job ``name`` writes its results (emptied when fresh)."""
-    path = current().settings.output_dir / name
+    safe_name(name, "output name")
+    settings = current().settings
+    path = inside(settings.lab_dir, settings.output_dir / name)
     if fresh and path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The real-time recommender on Flink (chapter 06): :mod:`labkit.recommend`'s model, keyed twice.
+"""The real-time recommender on Flink (chapter 07): :mod:`labkit.recommend`'s model, keyed twice.
 
     lines (file replay, or Kafka) -> parse + validate ──> event time (epoch ms)
         -> key by user: UpdateProfile (profile in ValueState with TTL)
@@ -35,7 +35,7 @@ from .ttl import ttl_config
 from .windows import watermarks
 
 PROFILES = OutputTag("profiles", Types.STRING())
-# Job options for low latency (chapter 05): Python bundles close after 20 ms instead of the lab's
+# Job options for low latency (chapters 05 and 06): Python bundles close after 20 ms instead of the lab's
 # 500, network buffers flush after 10 ms instead of 100. They cost throughput.
 LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout": "10ms"}
 # The replayed runs' sink publishes at checkpoints, so they need them; but each checkpoint makes
@@ -52,7 +52,7 @@ class UpdateProfile(KeyedProcessFunction):
     The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink turns
     its Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
     ``enable_time_to_live``), and every state read becomes a round trip to the JVM (the whole job
-    2-3x slower, measured in chapter 06)."""
+    2-3x slower, measured in chapter 07)."""
 
     def __init__(self, config: RecConfig, ttl_ms: int, emit_profiles: bool,
                  ttl_visibility: str = "ReturnExpiredIfNotCleanedUp"):
@@ -347,7 +347,7 @@ def p99_runs(name: str, lines: list[str], config: dict, rate: float, warmup_s: f
              attempts: int = 3) -> list[float]:
     """The p99 latency of replayed runs, run again (up to ``attempts``) while over ``budget_ms``.
     One run can miss by chance: half a second of stall on a shared machine is more than 1 % of a
-    12-second run, and a TaskManager that has just started is slower at first (after chapter 06's
+    12-second run, and a TaskManager that has just started is slower at first (after chapter 07's
     kill the first replayed run measured p99 925 and 1,026 ms, the next 369, later ones 268); a
     configuration that is really too slow misses every time."""
     runs = []

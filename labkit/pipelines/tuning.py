@@ -1,4 +1,4 @@
-"""Chapter 05's measuring instruments: end-to-end latency, throughput per configuration, and a
+"""Chapters 05 and 06's measuring instruments: end-to-end latency, throughput per configuration, and a
 three-stage pipeline with one slow stage for finding bottlenecks from backpressure metrics.
 
 Latency probe, end to end::
