@@ -166,7 +166,11 @@ class LocalCluster(Cluster):
         return sorted(p.pid for p in self.processes() if p.role == role)
 
     def _check_alive(self) -> None:
-        if self._starting and not self._pids("jobmanager"):
+        # By the pid the start script recorded, not by the command line: for a moment after the
+        # script returns, the JobManager is still the shell that is about to exec Java.
+        recorded = [int(pid) for pid_file in self.settings.run_dir.glob("*-standalonesession.pid")
+                    for pid in pid_file.read_text().split() if pid.isdigit()]
+        if self._starting and not any(psutil.pid_exists(pid) for pid in recorded):
             raise ClusterNotReady("the JobManager process exited during start-up:\n"
                                   + self.logs("standalonesession", lines=15))
 

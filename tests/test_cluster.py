@@ -10,6 +10,7 @@ import pytest
 import labkit as lk
 from labkit import cli
 from labkit.cluster import AttachedCluster, LocalCluster
+from labkit.errors import ClusterNotReady
 from labkit.pipelines import keyed_count as kc
 from labkit.pipelines.common import output_dir
 
@@ -232,6 +233,16 @@ def test_reset_stops_a_running_lab_and_removes_its_folder(cluster, tmp_path, mon
     assert doomed.processes() == [] and not (tmp_path / "doomed").exists()
     assert "lab 'doomed': stopped" in capsys.readouterr().out
     assert cluster.is_up()  # the other lab is untouched
+
+
+def test_a_jobmanager_that_dies_at_start_up_fails_fast_with_its_log(cluster, tmp_path):
+    offset = cluster.settings.port_offset + 30
+    broken = LocalCluster(replace(cluster.settings, name="broken", home=tmp_path, port_offset=offset, jobmanager_memory="64m"))
+    started = time.monotonic()
+    with pytest.raises(ClusterNotReady, match="exited during start-up"):
+        broken.up(timeout=120)
+    assert time.monotonic() - started < 60, "it should not wait out the timeout"
+    assert broken.processes() == []
 
 
 def test_resume_from_a_checkpoint_retained_after_cancel_continues_exactly(healthy_cluster):
