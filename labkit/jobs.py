@@ -222,14 +222,21 @@ class JobHandle:
         """``[{"id", "name", "parallelism", "status"}]`` in topological order."""
         return [{k: v[k] for k in ("id", "name", "parallelism", "status")} for v in self.detail()["vertices"]]
 
-    def vertex_seconds(self, operator: str) -> float:
-        """How long the vertex whose name starts with ``operator`` ran, from deployment to its end
-        (for a Python operator, its worker's start-up included)."""
+    def _vertex(self, operator: str) -> dict:
         vertices = self.detail()["vertices"]
         vertex = next((v for v in vertices if v["name"].startswith(operator)), None)
         if vertex is None:
             raise LabError(f"job {self.name!r} has no operator {operator!r}", hint=f"its vertices: {[v['name'] for v in vertices]}")
-        return vertex["duration"] / 1000
+        return vertex
+
+    def vertex_seconds(self, operator: str) -> float:
+        """How long the vertex whose name starts with ``operator`` ran, from deployment to its end
+        (for a Python operator, its worker's start-up included)."""
+        return self._vertex(operator)["duration"] / 1000
+
+    def records_in(self, operator: str) -> int:
+        """How many records the vertex whose name starts with ``operator`` has taken in so far."""
+        return int(self._vertex(operator)["metrics"]["read-records"])
 
     def _wait(self, done: Callable[[dict], bool], timeout: float, what: str, poll: float = 0.3) -> dict:
         deadline = time.monotonic() + timeout
