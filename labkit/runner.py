@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .chapters import NOTEBOOKS, find_chapter
 from .errors import LabError
+from .student import first_exercise
 
 # No cell of a chapter should run longer than this at each size: a stuck job fails the run
 # with a message instead of hanging it.
@@ -57,8 +58,6 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
-
-    from .student import first_exercise
 
     cell_timeout = cell_timeout or CELL_TIMEOUT_S.get(size, max(CELL_TIMEOUT_S.values()))
     notebook = find_chapter(name, folder)
