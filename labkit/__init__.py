@@ -15,10 +15,6 @@ a worker does not pay for pandas, matplotlib or the dashboards it never touches.
 from importlib import import_module
 
 from .checks import install_ipython_handler as _install_ipython_handler
-from .errors import (BadRequest, CheckFailed, ClusterDown, ClusterError, ClusterNotReady, ExerciseNotDone,
-                     FlinkDistributionMissing, JavaMissing, JobError, JobFailed, JobTimeout, LabError, MalformedEvent,
-                     NotFound, NotSupportedOnAttachedCluster, PortBusy, RestError, SavepointFailed, ServerError,
-                     UnknownChapter)
 
 # public name -> the module that defines it
 _PUBLIC = {
@@ -32,14 +28,15 @@ _PUBLIC = {
     "Timeline": "timeline", "Compare": "compare",
     "EventLog": "data", "Replayer": "data", "UserEvent": "data", "generate_user_events": "data",
     "parse_event": "data", "stable_hash": "data",
+    **{error: "errors" for error in (
+        "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown", "ClusterNotReady",
+        "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError", "JobError", "JobFailed",
+        "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName", "OutsideLab", "MalformedEvent", "CheckFailed",
+        "ExerciseNotDone")},
 }
 _SUBMODULES = ("checks", "data", "metrics", "jobs")
 
-__all__ = sorted([*_PUBLIC, *_SUBMODULES,
-                  "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown",
-                  "ClusterNotReady", "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest",
-                  "ServerError", "JobError", "JobFailed", "JobTimeout", "SavepointFailed", "UnknownChapter",
-                  "MalformedEvent", "CheckFailed", "ExerciseNotDone"])
+__all__ = sorted([*_PUBLIC, *_SUBMODULES])
 
 
 def __getattr__(name: str):
