@@ -43,13 +43,12 @@ import psutil  # noqa: E402
 
 import labkit as lk  # noqa: E402
 from labkit import checkpoints  # noqa: E402
-from labkit import clickstream, evaluate  # noqa: E402
+from labkit.recommender import clickstream, evaluate, runs  # noqa: E402
 from labkit.pipelines import keyed_count as kc  # noqa: E402
-from labkit.pipelines import recommender as rp  # noqa: E402
+from labkit.recommender import pipeline as rp  # noqa: E402
 from labkit.pipelines import state_backends as sb  # noqa: E402
-from labkit.pipelines import tuning as tu  # noqa: E402
-from labkit.pipelines.common import output_dir  # noqa: E402
-from labkit.recommend import PopularityBaseline, Recommender  # noqa: E402
+from labkit import experiments  # noqa: E402
+from labkit.recommender.model import PopularityBaseline, Recommender  # noqa: E402
 
 SIZES = {
     # records per Python run under the lab's defaults / PyFlink's (which are ~20x slower), JVM records,
@@ -131,20 +130,19 @@ class Bench:
         with PeakRss(cluster) as rss:
             count = {}
             for preset, records in (("pyflink", p["default_records"]), ("lab", p["records"])):
-                result = tu.python_throughput(f"bench-count-{preset}", lk.job_config(preset), records=records, keys=p["keys"])
+                result = experiments.python_throughput(f"bench-count-{preset}", lk.job_config(preset), records=records, keys=p["keys"])
                 count[preset] = self.record("throughput", f"count per key, {preset} defaults", result["records_per_s"],
                                             "records/s", exact=result["exact"])
-            jvm = max(tu.jvm_throughput(f"bench-sql-p{n}", lk.job_config(parallelism=n), records=p["sql_records"],
+            jvm = max(experiments.jvm_throughput(f"bench-sql-p{n}", lk.job_config(parallelism=n), records=p["sql_records"],
                                         keys=p["keys"])["records_per_s"] for n in (1, 2))
             self.record("throughput", "count per key, JVM-only SQL (best of p1, p2)", jvm, "records/s")
             for preset, records in (("pyflink", p["default_records"]), ("lab", p["records"])):
-                out = output_dir(f"bench-profile-{preset}")
-                job = lk.submit(lambda env: sb.build_profiles(env, records=records, keys=p["keys"], output=out, parallelism=None),
-                                name=f"bench-profile-{preset}", config=lk.job_config(preset))
+                job = lk.submit(sb.build_profiles, name=f"bench-profile-{preset}", config=lk.job_config(preset),
+                                records=records, keys=p["keys"], parallelism=None)
                 rate, _ = lk.measure_rate(job, "key-profile", records)
-                exact = sb.read_profiles(out) == sb.reference_profiles(records, p["keys"])
+                exact = sb.read_profiles(job.output) == sb.reference_profiles(records, p["keys"])
                 self.record("throughput", f"key profile (5 state types), {preset} defaults", rate, "records/s", exact=exact)
-            latency = tu.run_latency_probe("bench-latency", lk.job_config(), rate=p["latency_rate"],
+            latency = experiments.run_latency_probe("bench-latency", lk.job_config(), rate=p["latency_rate"],
                                            records=p["latency_records"], keys=p["keys"])
             for q in ("p50", "p99"):
                 self.record("latency", f"creation to count {q} at {p['latency_rate']:,} records/s, lab defaults",
@@ -159,15 +157,10 @@ class Bench:
         01 run them); the median end-to-end duration, leaving out the first two checkpoints (they
         upload everything) when later ones completed."""
         p = self.p
-        pipelines = {
-            "count per key": lambda env, out: kc.build(env, records=10**9, keys=p["keys"], output=out, rate=2_000),
-            "key profile": lambda env, out: sb.build_profiles(env, records=10**9, keys=p["keys"], output=out, rate=500),
-        }
-        jobs = {}
-        for label, build in pipelines.items():
-            out = output_dir(f"bench-checkpoint-{label.replace(' ', '-')}")
-            jobs[label] = lk.submit(lambda env, build=build, out=out: build(env, out), name=f"bench-checkpoint-{label}",
-                                    config=lk.job_config(checkpoint_interval="1s"))
+        pipelines = {"count per key": (kc.build, 2_000), "key profile": (sb.build_profiles, 500)}
+        jobs = {label: lk.submit(build, name=f"bench-checkpoint-{label.replace(' ', '-')}",
+                                 config=lk.job_config(checkpoint_interval="1s"), records=10**9, keys=p["keys"], rate=rate)
+                for label, (build, rate) in pipelines.items()}
         started = time.monotonic()
         overhead_job = jobs["count per key"]
         time.sleep(p["checkpoint_seconds"])
@@ -213,9 +206,9 @@ class Bench:
         started = time.perf_counter()
         Recommender().run(stream.events)
         plain = len(stream.events) / (time.perf_counter() - started)
-        _, out = rp.run_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
-        rate = rp.lists_per_second(out)
-        lists = {r.seq: r.items for r in rp.read_recommendations(out)}
+        job = runs.run_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
+        rate = rp.lists_per_second(job.output)
+        lists = {r.seq: r.items for r in rp.read_recommendations(job.output)}
         self.record("recommender", "recommender events/s, lab defaults", rate, "events/s",
                     lists_complete=len(lists) == len(stream.events))
         self.record("recommender", "recommender job / the model in plain Python", rate / plain, "ratio",
@@ -226,8 +219,8 @@ class Bench:
         self.record("recommender", "recommender HitRate@10 / popularity's", ours / popular if popular else float("nan"), "x",
                     hit_rate=round(ours, 4), popularity_hit_rate=round(popular, 4))
         lines = stream.lines[: p["rec_rate"] * p["rec_seconds"]]
-        for label, options in (("lab defaults", {}), ("short bundles and buffers", rp.LOW_LATENCY)):
-            latency = rp.replay_latencies(f"bench-rec-latency-{len(options)}", lines, rp.replay_config(**options),
+        for label, options in (("lab defaults", {}), ("short bundles and buffers", runs.LOW_LATENCY)):
+            latency = runs.replay_latencies(f"bench-rec-latency-{len(options)}", lines, runs.replay_config(**options),
                                           p["rec_rate"], warmup_s=8)
             for q in (0.5, 0.99):
                 self.record("recommender", f"recommender p{q * 100:.0f} latency, {label} (ms)", latency.quantile(q), "ms",

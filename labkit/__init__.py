@@ -2,7 +2,9 @@
 
     lk.up()                      start (or reuse) the lab's local Flink cluster
     lk.sized(SIZES, size)        a chapter's parameters for its size (ci / learner)
-    lk.submit(build, name=...)   run a pipeline built by ``build(env)``; returns a JobHandle
+    lk.show_code(kc.build)       the source of what a job runs, highlighted where the learner reads it
+    lk.submit(build, name=..., **params)   run the pipeline ``build(env, **params)``; returns a
+                                 JobHandle whose ``output`` is the folder the job writes to
     lk.live(job)                 live dashboard of the job's metrics
     lk.Timeline({label: job})    several jobs' checkpoints and restarts on one time axis
     lk.Compare({label: job})     several jobs' throughput, checkpoints and memory side by side
@@ -20,9 +22,9 @@ from .checks import install_ipython_handler as _install_ipython_handler
 _PUBLIC = {
     "up": "session", "down": "session", "current": "session",
     "LabSettings": "settings",
-    "sized": "chapters",
+    "sized": "chapters", "show_code": "source",
     "job_config": "jobs", "submit": "jobs", "submit_sql": "jobs", "run_script": "jobs", "remote_environment": "jobs",
-    "JobHandle": "jobs", "cancel_all": "jobs",
+    "JobHandle": "jobs", "cancel_all": "jobs", "output_dir": "outputs",
     "MetricsSampler": "metrics", "sample": "metrics", "measure_rate": "metrics", "steady_rate": "metrics",
     "live": "dashboard", "headless": "dashboard", "LiveDashboard": "dashboard",
     "Timeline": "timeline", "Compare": "compare",

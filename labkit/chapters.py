@@ -1,10 +1,10 @@
 """The chapter notebooks: where they are, how they are named, and the parameters of each size."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .errors import LabError, UnknownChapter
+from .settings import LabSettings
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -13,7 +13,7 @@ def sized(sizes: dict[str, dict], size: str) -> dict:
     """The parameters a chapter runs with: ``sizes[size]``, where ``size`` comes from the notebook's
     parameters cell (a headless run injects it) unless LABKIT_SIZE says otherwise (nbval runs,
     which cannot inject parameters)."""
-    size = os.environ.get("LABKIT_SIZE") or size
+    size = LabSettings.from_env().size or size
     if size not in sizes:
         raise LabError(f"unknown size {size!r}", hint=f"use one of {sorted(sizes)}")
     return sizes[size]

@@ -7,15 +7,10 @@ IPython, labkit errors are shown as their message and hint only, not a traceback
 """
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any
 
 from .errors import CheckFailed, LabError
-
-SOLUTION_BEGIN = "### BEGIN SOLUTION"
-SOLUTION_END = "### END SOLUTION"
-PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your code")'
 
 
 def _fail(exercise: str, message: str, hint: str = "") -> None:
@@ -41,12 +36,6 @@ def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str 
     return _passed(exercise, f"{what} = {_short(actual)}")
 
 
-def check_between(exercise: str, value: float, low: float, high: float, what: str, hint: str = "") -> None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or not low <= value <= high:
-        _fail(exercise, f"{what} is {value}, expected between {low} and {high}", hint)
-    return _passed(exercise, f"{what} = {value}")
-
-
 def check_defined(exercise: str, namespace: dict, *names: str) -> None:
     missing = [n for n in names if n not in namespace]
     if missing:
@@ -61,13 +50,30 @@ def require(exercise: str, condition: bool, failure: str, hint: str = "") -> Non
         _fail(exercise, failure, hint)
 
 
-def check_job_config(exercise: str, job, key: str, expected: Any) -> None:
-    """The running job, as the cluster reports it (``job.config()``), has ``key == expected``."""
-    actual = job.config().get(key)
-    if str(actual) != str(expected):
-        _fail(exercise, f"the running job has {key} = {actual!r}, expected {expected!r}",
-              "job options go into the configuration passed to lk.submit(..., config=lk.job_config(...))")
-    return _passed(exercise, f"{key} = {expected}")
+def watermark_settings(strategy) -> dict:
+    """What a PyFlink ``WatermarkStrategy`` will do, read from the Java objects it wraps:
+    ``{"generator", "bound_ms", "idleness_ms", "timestamp_assigner"}``. ``bound_ms`` is None for a
+    strategy that emits no watermarks, 0 for monotonous timestamps."""
+    java = strategy._j_watermark_strategy
+    idleness = _java_fields(java).get("idlenessTimeout")
+    if idleness is not None:  # with_idleness wraps the strategy it was called on
+        java = _java_fields(java)["baseStrategy"]
+    generator = java.createWatermarkGenerator(None)
+    return {"generator": generator.getClass().getSimpleName(),
+            "bound_ms": _java_fields(generator).get("outOfOrdernessMillis"),
+            "idleness_ms": idleness.toMillis() if idleness is not None else None,
+            "timestamp_assigner": strategy._timestamp_assigner is not None}
+
+
+def _java_fields(obj) -> dict:
+    """A Java object's fields, its classes' and their superclasses', by name (through Py4J)."""
+    fields, cls = {}, obj.getClass()
+    while cls is not None:
+        for field in cls.getDeclaredFields():
+            field.setAccessible(True)
+            fields.setdefault(field.getName(), field.get(obj))
+        cls = cls.getSuperclass()
+    return fields
 
 
 def _difference(actual: Any, expected: Any) -> str:

@@ -11,6 +11,7 @@ import psutil
 
 from .cluster import LocalCluster, make_cluster, port_owner
 from .distribution import find_java, flink_distribution
+from . import session
 from .errors import LabError
 from .settings import LabSettings, inside
 
@@ -70,11 +71,7 @@ def doctor(args) -> int:
 
 def up(args) -> int:
     settings = _settings(args)
-    cluster = make_cluster(settings)
-    if isinstance(cluster, LocalCluster):
-        cluster.up(restart=args.restart)
-    elif not cluster.is_up():
-        raise LabError(f"nothing answers at {settings.url}", hint="start the docker-compose cluster first")
+    cluster = session.up(settings, restart=args.restart)
     overview = cluster.overview()
     print(f"lab {settings.name!r} is up: {overview['taskmanagers']} TaskManager(s), "
           f"{overview['slots_total']} slots. Web UI: {cluster.web_ui}")

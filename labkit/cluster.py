@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -218,6 +219,8 @@ class LocalCluster(Cluster):
         psutil.wait_procs(alive, timeout=5)
         for pid_file in self.settings.run_dir.glob("*.pid"):
             pid_file.unlink()
+        # Scratch files of processes that no longer exist (a killed TaskManager cannot remove its own).
+        shutil.rmtree(self.settings.tmp_dir, ignore_errors=True)
         return [p.pid for p in procs]
 
     def kill_taskmanager(self, index: int = 0) -> int:
@@ -277,7 +280,7 @@ class LocalCluster(Cluster):
             LAB_MARKER: str(s.lab_dir),
             "FLINK_CONF_DIR": str(s.conf_dir), "FLINK_LOG_DIR": str(s.log_dir),
             "FLINK_PID_DIR": str(s.run_dir), "FLINK_LIB_DIR": str(s.lib_dir),
-            "JAVA_HOME": str(java.home),
+            "JAVA_HOME": str(java.home), "TMPDIR": str(s.tmp_dir),
             # Python workers are started by the TaskManager; they must find this venv first.
             "PATH": f"{Path(lab_python()).parent}{os.pathsep}{env.get('PATH', '')}",
         })
@@ -303,6 +306,10 @@ class LocalCluster(Cluster):
             "execution.checkpointing.savepoint-dir": s.savepoint_dir.as_uri(),
             # RocksDB's working files in the lab dir (not /tmp), where chapter 01 measures them.
             "state.backend.rocksdb.localdir": str(s.rocksdb_dir),
+            # Blob caches, shuffle files and unpacked Python files stay in the lab's home too.
+            "io.tmp.dirs": str(s.tmp_dir),
+            "env.java.opts.jobmanager": f"-Djava.io.tmpdir={s.tmp_dir}",
+            "env.java.opts.taskmanager": f"-Djava.io.tmpdir={s.tmp_dir}",
             # REST metrics refresh every 10 s by default: far too slow for live plots.
             "metrics.fetcher.update-interval": 1000,
             "web.checkpoints.history": 100,
@@ -324,7 +331,7 @@ class LocalCluster(Cluster):
     def _prepare_lab_dir(self, config: dict) -> None:
         s = self.settings
         for folder in (s.conf_dir, s.log_dir, s.run_dir, s.lib_dir, s.checkpoint_dir,
-                       s.savepoint_dir, s.rocksdb_dir, s.output_dir, s.data_dir):
+                       s.savepoint_dir, s.rocksdb_dir, s.output_dir, s.data_dir, s.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
         for pid_file in s.run_dir.glob("*.pid"):
             pid_file.unlink()

@@ -7,9 +7,7 @@ background thread can redraw them while the learner runs other cells.
 from __future__ import annotations
 
 import io
-import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,13 +15,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .metrics import MetricsSampler, sample
+from .settings import LabSettings
 
 _active: dict[str, "LivePlot"] = {}
 
 
 def headless() -> bool:
     """True when no one is watching: papermill/CI runs set LABKIT_HEADLESS=1."""
-    return os.environ.get("LABKIT_HEADLESS", "").lower() in ("1", "true", "yes")
+    return LabSettings.from_env().headless
 
 
 def _by_vertex(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -117,10 +116,10 @@ def not_running_spans(frame: pd.DataFrame) -> list[tuple[float, float, str]]:
 
 def save_metrics(sampler: MetricsSampler) -> None:
     """In a regression run (LABKIT_RUN_DIR set), keep the sampled metrics as ``<job>.metrics.csv``."""
-    run_dir = os.environ.get("LABKIT_RUN_DIR")
-    if run_dir:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        sampler.frame().to_csv(Path(run_dir) / f"{sampler.job.name}.metrics.csv")
+    metrics_dir = LabSettings.from_env().metrics_dir
+    if metrics_dir:
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        sampler.frame().to_csv(metrics_dir / f"{sampler.job.name}.metrics.csv")
 
 
 class LivePlot:

@@ -9,6 +9,7 @@ are imported there.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
@@ -20,15 +21,15 @@ from typing import Callable, Iterable
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import JobFailed, JobTimeout, LabError, SavepointFailed
 from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
+from .outputs import output_dir
 from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
 
-# What PyFlink does when nobody tunes it: 600-1,800 records/s for a keyed-state Python operator
-# on these machines (facts file; bench/throughput.py measured 1,677).
+# What PyFlink does when nobody tunes it (the bench's "PyFlink defaults" rows measure it).
 PYFLINK_DEFAULTS: dict = {}
 
-# The lab's defaults. Why each one (measured in bench/throughput.py; see README "Tuned defaults"):
+# The lab's defaults, and why each one (the bench compares them with PyFlink's; README "Tuned defaults"):
 LAB_DEFAULTS: dict = {
     # Both cores: each parallel instance of a Python operator is its own worker process.
     # (Thread mode runs all Python of a TaskManager under one GIL, so it does not scale here.)
@@ -117,11 +118,13 @@ def cancel_jobs_named(name: str, cluster, timeout: float = 30) -> list[str]:
 
 
 def submit(build: Callable, *, name: str, config: dict | None = None, restore_from: str | None = None,
-           allow_non_restored_state: bool = False, replace: bool = True, cluster=None) -> "JobHandle":
-    """Build a pipeline with ``build(env)`` and run it on the cluster as job ``name``.
+           allow_non_restored_state: bool = False, replace: bool = True, cluster=None, **params) -> "JobHandle":
+    """Build the pipeline ``build(env, **params)`` and run it on the cluster as job ``name``.
 
-    ``config`` is a job configuration (see :func:`job_config`; default: the lab preset).
-    ``restore_from`` resumes from a savepoint or retained checkpoint path.
+    A ``build`` that takes an ``output`` folder gets a fresh one named after the job unless
+    ``output`` is among ``params``; the handle carries it, so results are read with
+    ``reader(job.output)``. ``config`` is a job configuration (see :func:`job_config`; default:
+    the lab preset). ``restore_from`` resumes from a savepoint or retained checkpoint path.
     """
     cluster = cluster or current()
     config = dict(job_config() if config is None else config)
@@ -130,11 +133,14 @@ def submit(build: Callable, *, name: str, config: dict | None = None, restore_fr
         config["execution.state-recovery.ignore-unclaimed-state"] = allow_non_restored_state
     if replace:
         cancel_jobs_named(name, cluster)
+    if "output" not in params and "output" in inspect.signature(build).parameters:
+        params["output"] = output_dir(name, cluster=cluster)  # emptied after the job it replaces stopped
     env = remote_environment(config, cluster)
-    build(env)
+    build(env, **params)
     job_client = env.execute_async(name)
     job_id = str(job_client.get_job_id())
-    return JobHandle(job_id, name, cluster, resubmit_with=JobRecipe(build, name, config))
+    return JobHandle(job_id, name, cluster, output=params.get("output"),
+                     resubmit_with=JobRecipe(build, name, config, params))
 
 
 def submit_sql(statements: list[str], *, name: str, config: dict | None = None, replace: bool = True,
@@ -193,15 +199,18 @@ class JobRecipe:
     build: Callable
     name: str
     config: dict
+    params: dict
 
 
 class JobHandle:
     """A running (or finished) job on the cluster, steered over REST."""
 
-    def __init__(self, job_id: str, name: str, cluster, resubmit_with: JobRecipe | None = None):
+    def __init__(self, job_id: str, name: str, cluster, output: Path | None = None,
+                 resubmit_with: JobRecipe | None = None):
         self.job_id = job_id
         self.name = name
         self.cluster = cluster
+        self.output = output  # the folder the job writes its results to, if labkit gave it one
         self.rest: RestClient = cluster.rest
         self._recipe = resubmit_with
 
@@ -380,7 +389,8 @@ class JobHandle:
         recipe = self._recipe
         config = {**recipe.config, **config_overrides}
         config.pop("execution.state-recovery.path", None)
+        # The same output folder: what the job wrote before it stopped stays, the resumed job adds to it.
         return submit(recipe.build, name=recipe.name, config=config, restore_from=restore_from,
-                      cluster=self.cluster)
+                      cluster=self.cluster, **recipe.params)
 
 

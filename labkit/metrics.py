@@ -165,11 +165,6 @@ class MetricsSampler:
             rows = list(self.rows)
         return pd.DataFrame(rows).set_index("t") if rows else pd.DataFrame()
 
-    def vertex_labels(self) -> list[str]:
-        frame = self.frame()
-        return list(dict.fromkeys(c.rsplit(".", 1)[0] for c in frame.columns
-                                  if c.endswith(".numRecordsIn") and not c.startswith(("job.", "tm.", "extra."))))
-
 
 def sample(job, interval: float = 1.0, **kwargs) -> MetricsSampler:
     """Start sampling ``job`` in the background (stopping an earlier sampler of the same job)."""

@@ -37,6 +37,10 @@ def inside(root: Path, path: Path) -> Path:
     return resolved
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw in (None, ""):
@@ -57,6 +61,10 @@ class LabSettings:
     jobmanager_memory: str = "1024m"
     rest_url: str | None = None
     extra_config: dict = field(default_factory=dict)
+    # how this process runs the chapters, not the cluster:
+    headless: bool = False          # no one watching (papermill and CI runs): dashboards draw no widgets
+    size: str | None = None         # the size every chapter runs at, whatever its parameters cell says
+    metrics_dir: Path | None = None  # where a regression run keeps each job's sampled metrics
 
     def __post_init__(self):
         safe_name(self.name)
@@ -69,6 +77,9 @@ class LabSettings:
             port_offset=_env_int("LABKIT_PORT_OFFSET", 0),
             slots=_env_int("LABKIT_SLOTS", 4),
             rest_url=os.environ.get("LABKIT_REST_URL") or None,
+            headless=_env_flag("LABKIT_HEADLESS"),
+            size=os.environ.get("LABKIT_SIZE") or None,
+            metrics_dir=Path(os.environ["LABKIT_RUN_DIR"]) if os.environ.get("LABKIT_RUN_DIR") else None,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -128,3 +139,8 @@ class LabSettings:
     @property
     def data_dir(self) -> Path:
         return self.lab_dir / "data"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where the cluster's JVMs and Python workers put scratch files (Flink's default is /tmp)."""
+        return self.lab_dir / "tmp"

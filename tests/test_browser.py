@@ -26,15 +26,14 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 RUN_TIMEOUT_S = 300
 RECORDS, KEYS = 9_000, 100
 LIVE_JOB = [
-    "import labkit as lk\nfrom labkit.pipelines import keyed_count as kc\nfrom labkit.pipelines.common import output_dir\n"
+    "import labkit as lk\nfrom labkit.pipelines import keyed_count as kc\n"
     "lab = lk.up()",
-    f"out = output_dir('browser-count')\n"
-    f"job = lk.submit(lambda env: kc.build(env, records={RECORDS}, keys={KEYS}, output=out, rate=2_000),\n"
-    "                name='browser-count', config=lk.job_config(**{'execution.checkpointing.interval': '2s'}))\n"
+    "job = lk.submit(kc.build, name='browser-count', config=lk.job_config(**{'execution.checkpointing.interval': '2s'}),\n"
+    f"                records={RECORDS}, keys={KEYS}, rate=2_000)\n"
     "job.wait_running()",
     "dash = lk.live(job)",
     "job.wait_finished(timeout=240)\ndash.final()",
-    f"print('exact:', kc.read_counts(out) == kc.expected_counts({RECORDS}, {KEYS}))",
+    f"print('exact:', kc.read_counts(job.output) == kc.expected_counts({RECORDS}, {KEYS}))",
 ]
 
 

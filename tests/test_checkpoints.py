@@ -4,7 +4,6 @@ import pytest
 import labkit as lk
 from labkit import checkpoints
 from labkit.pipelines import keyed_count as kc
-from labkit.pipelines.common import output_dir
 
 CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
 
@@ -40,9 +39,7 @@ def test_no_checkpoint_yet_says_what_to_check():
 
 @pytest.mark.cluster
 def test_report_matches_the_rest_payload_of_a_running_job(healthy_cluster):
-    out = output_dir("t-cpstats")
-    job = lk.submit(lambda env: kc.build(env, records=10_000_000, keys=100, output=out, rate=2000),
-                    name="t-cpstats", config=lk.job_config(**CHECKPOINTED))
+    job = lk.submit(kc.build, name="t-cpstats", config=lk.job_config(**CHECKPOINTED), records=10_000_000, keys=100, rate=2000)
     job.wait_running()
     job.wait_for_checkpoints(4, timeout=90)
     report = checkpoints.report_for(job)
@@ -59,9 +56,7 @@ def test_report_matches_the_rest_payload_of_a_running_job(healthy_cluster):
 @pytest.mark.cluster
 def test_two_taskmanager_kills_in_one_run_lose_and_duplicate_nothing(healthy_cluster):
     records, keys = 100_000, 40
-    out = output_dir("t-twokills")
-    job = lk.submit(lambda env: kc.build(env, records=records, keys=keys, output=out, rate=2500),
-                    name="t-twokills", config=lk.job_config(**CHECKPOINTED))
+    job = lk.submit(kc.build, name="t-twokills", config=lk.job_config(**CHECKPOINTED), records=records, keys=keys, rate=2500)
     job.wait_running()
     for kill in (1, 2):
         # a checkpoint taken after the previous recovery, so each kill rolls back a different one
@@ -71,7 +66,7 @@ def test_two_taskmanager_kills_in_one_run_lose_and_duplicate_nothing(healthy_clu
         job.wait_for_restores(kill)
     job.wait_finished(300)
     assert job.recoveries() >= 2
-    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
 
 
 @pytest.mark.cluster
@@ -79,9 +74,8 @@ def test_two_taskmanager_kills_in_one_run_lose_and_duplicate_nothing(healthy_clu
 def test_stop_with_savepoint_and_resume_at_another_parallelism(healthy_cluster, resume_parallelism):
     records, keys = 30_000, 30
     name = f"t-rescale-{resume_parallelism}"
-    out = output_dir(name)
-    job = lk.submit(lambda env: kc.build(env, records=records, keys=keys, output=out, rate=3000),
-                    name=name, config=lk.job_config(parallelism=2, **CHECKPOINTED))
+    job = lk.submit(kc.build, name=name, config=lk.job_config(parallelism=2, **CHECKPOINTED),
+                    records=records, keys=keys, rate=3000)
     job.wait_running()
     job.wait_for_checkpoints(1, timeout=90)
     savepoint = job.stop_with_savepoint()
@@ -89,4 +83,5 @@ def test_stop_with_savepoint_and_resume_at_another_parallelism(healthy_cluster, 
     resumed.wait_finished(240)
     assert resumed.config()["job-parallelism"] == resume_parallelism
     assert resumed.checkpoints()["latest"]["restored"]["external_path"] == savepoint
-    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+    assert resumed.output == job.output  # the resumed job adds to what the stopped one wrote
+    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)

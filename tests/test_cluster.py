@@ -12,19 +12,14 @@ from labkit import cli
 from labkit.cluster import AttachedCluster, LocalCluster
 from labkit.errors import ClusterNotReady
 from labkit.pipelines import keyed_count as kc
-from labkit.pipelines.common import output_dir
 
 pytestmark = pytest.mark.cluster
 
 CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
 
 
-def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None,
-              restore_from: str | None = None, fresh: bool = True):
-    out = output_dir(name, fresh=fresh)
-    job = lk.submit(lambda env: kc.build(env, records=records, keys=keys, output=out, rate=rate),
-                    name=name, config=lk.job_config(**(config or {})), restore_from=restore_from)
-    return job, out
+def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None):
+    return lk.submit(kc.build, name=name, config=lk.job_config(**(config or {})), records=records, keys=keys, rate=rate)
 
 
 def test_cluster_is_ready_on_loopback_with_all_slots(cluster):
@@ -46,16 +41,17 @@ def test_up_again_reuses_the_running_lab(cluster):
 
 
 def test_keyed_count_is_exact_and_the_job_reports_its_config(healthy_cluster):
-    job, out = count_job("t-count", records=20_000, keys=100)
+    job = count_job("t-count", records=20_000, keys=100)
     job.wait_finished(240)
-    assert kc.read_counts(out) == kc.expected_counts(20_000, 100)
+    assert job.output == healthy_cluster.settings.output_dir / "t-count"  # made by submit, named after the job
+    assert kc.read_counts(job.output) == kc.expected_counts(20_000, 100)
     config = job.config()
     assert config["job-parallelism"] == 2  # the lab preset
     assert config["checkpoints.state_backend"] == "HashMapStateBackend"
 
 
 def test_rocksdb_and_checkpointing_are_what_the_running_job_reports(healthy_cluster):
-    job, _ = count_job("t-rocks", records=1_000_000, keys=50, rate=2000,
+    job = count_job("t-rocks", records=1_000_000, keys=50, rate=2000,
                        config={**CHECKPOINTED, "state.backend.type": "rocksdb"})
     job.wait_running()
     stats = job.wait_for_checkpoints(1, timeout=90)
@@ -69,9 +65,9 @@ def test_rocksdb_and_checkpointing_are_what_the_running_job_reports(healthy_clus
 
 
 def test_resubmitting_a_job_name_replaces_the_running_one(healthy_cluster):
-    first, _ = count_job("t-dup", records=10_000_000, keys=10, rate=1000)
+    first = count_job("t-dup", records=10_000_000, keys=10, rate=1000)
     first.wait_running()
-    second, _ = count_job("t-dup", records=10_000_000, keys=10, rate=1000)
+    second = count_job("t-dup", records=10_000_000, keys=10, rate=1000)
     assert first.state() == "CANCELED"
     running = [j for j in healthy_cluster.rest.jobs() if j["name"] == "t-dup" and j["state"] == "RUNNING"]
     assert [j["jid"] for j in running] in ([second.job_id], [])
@@ -81,7 +77,7 @@ def test_resubmitting_a_job_name_replaces_the_running_one(healthy_cluster):
 
 def test_sampled_metrics_are_plausible(healthy_cluster):
     rate = 1000  # a third or less of what the job can do here, so a busy machine still keeps the pace
-    job, _ = count_job("t-metrics", records=10_000_000, keys=100, rate=rate, config=CHECKPOINTED)
+    job = count_job("t-metrics", records=10_000_000, keys=100, rate=rate, config=CHECKPOINTED)
     job.wait_running()
     sampler = lk.sample(job, interval=0.5)
     deadline = time.monotonic() + 60
@@ -104,21 +100,21 @@ def test_sampled_metrics_are_plausible(healthy_cluster):
 
 def test_stop_with_savepoint_then_resume_continues_the_counts_exactly(healthy_cluster):
     records, keys = 30_000, 20
-    job, out = count_job("t-savepoint", records=records, keys=keys, rate=3000, config=CHECKPOINTED)
+    job = count_job("t-savepoint", records=records, keys=keys, rate=3000, config=CHECKPOINTED)
     job.wait_running()
     time.sleep(4)
     location = job.savepoint()
     assert location.startswith("file:") and (healthy_cluster.settings.savepoint_dir / location.rsplit("/", 1)[1]).is_dir()
     stopped_at = job.stop_with_savepoint()
-    assert job.state() == "FINISHED" and kc.read_counts(out) == {}  # stopped before the end: no final counts
+    assert job.state() == "FINISHED" and kc.read_counts(job.output) == {}  # stopped before the end: no final counts
     resumed = job.resubmit(stopped_at)
     resumed.wait_finished(240)
     assert resumed.checkpoints()["latest"]["restored"]["is_savepoint"] is True
-    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
 
 
 def test_savepoint_to_an_unwritable_target_fails_clearly(healthy_cluster):
-    job, _ = count_job("t-badsavepoint", records=10_000_000, keys=10, rate=1000)
+    job = count_job("t-badsavepoint", records=10_000_000, keys=10, rate=1000)
     job.wait_running()
     with pytest.raises(lk.SavepointFailed) as info:
         job.savepoint("file:///proc/no-savepoints-here", timeout=60)
@@ -129,7 +125,7 @@ def test_savepoint_to_an_unwritable_target_fails_clearly(healthy_cluster):
 
 def test_killed_taskmanager_restarts_the_job_from_its_checkpoint_exactly(healthy_cluster):
     records, keys = 40_000, 30
-    job, out = count_job("t-failover", records=records, keys=keys, rate=2500, config=CHECKPOINTED)
+    job = count_job("t-failover", records=records, keys=keys, rate=2500, config=CHECKPOINTED)
     job.wait_running()
     job.wait_for_checkpoints(2, timeout=90)
     killed = healthy_cluster.kill_taskmanager()
@@ -138,7 +134,7 @@ def test_killed_taskmanager_restarts_the_job_from_its_checkpoint_exactly(healthy
     job.wait_finished(300)
     assert job.recoveries() >= 1
     assert job.checkpoints()["counts"]["restored"] >= 1
-    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
 
 
 def test_second_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
@@ -187,7 +183,7 @@ def test_unreachable_cluster_is_a_clear_error(cluster):
 
 
 def test_flink_run_submits_a_script(healthy_cluster, tmp_path):
-    out = output_dir("t-script")
+    out = lk.output_dir("t-script")
     script = tmp_path / "count_job.py"
     script.write_text(
         "import sys\n"
@@ -208,9 +204,8 @@ def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp
     second.up()
     try:
         assert cluster.is_up() and second.is_up() and cluster.url != second.url
-        job, _ = count_job("t-second", records=10_000_000, keys=10, rate=1000)
-        job_on_second = lk.submit(lambda env: kc.build(env, records=10_000_000, keys=10, rate=1000,
-                                                       output=tmp_path / "out"), name="t-second", cluster=second)
+        job = count_job("t-second", records=10_000_000, keys=10, rate=1000)
+        job_on_second = lk.submit(kc.build, name="t-second", cluster=second, records=10_000_000, keys=10, rate=1000)
         job_on_second.wait_running()
         deadline = time.monotonic() + 60
         while not any(p.role == "python-worker" for p in second.processes()) and time.monotonic() < deadline:
@@ -248,7 +243,7 @@ def test_a_jobmanager_that_dies_at_start_up_fails_fast_with_its_log(cluster, tmp
 def test_resume_from_a_checkpoint_retained_after_cancel_continues_exactly(healthy_cluster):
     records, keys = 30_000, 25
     retained = {**CHECKPOINTED, "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
-    job, out = count_job("t-retained", records=records, keys=keys, rate=3000, config=retained)
+    job = count_job("t-retained", records=records, keys=keys, rate=3000, config=retained)
     job.wait_running()
     job.wait_for_checkpoints(2, timeout=90)
     job.cancel()
@@ -259,7 +254,7 @@ def test_resume_from_a_checkpoint_retained_after_cancel_continues_exactly(health
     restored = resumed.checkpoints()["latest"]["restored"]
     # Flink reports any restore from an external path (savepoint or retained checkpoint) as is_savepoint.
     assert restored["external_path"] == checkpoint
-    assert kc.read_counts(out) == kc.expected_counts(records, keys)
+    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
 
 
 def test_print_from_python_lands_in_the_taskmanager_stdout(healthy_cluster):

@@ -7,7 +7,6 @@ import pytest
 import labkit as lk
 from labkit.data import START_MS, UserEvent
 from labkit.pipelines import sessions, windows
-from labkit.pipelines.common import output_dir
 
 MINUTE = 60_000
 
@@ -42,11 +41,9 @@ def test_windows_and_late_records_equal_the_reference_for_two_bounds(healthy_clu
     # whose fate a lag of up to 2 min of event time could change, so equality must be exact.
     assert all(not windows.ambiguous(log.events, bound, slack_ms=2 * MINUTE) for bound in bounds)
     path = log.write(healthy_cluster.settings.data_dir / "t-windows.jsonl")
-    out = output_dir("t-windows")
-    lk.submit(lambda env: windows.build(env, events_file=path, output=out, bounds_ms=bounds),
-              name="t-windows").wait_finished(300)
+    job = lk.submit(windows.build, name="t-windows", events_file=path, bounds_ms=bounds).wait_finished(300)
 
-    got, expected = windows.read_results(out), windows.reference(log.events, bounds)
+    got, expected = windows.read_results(job.output), windows.reference(log.events, bounds)
     tight, loose = (windows.branch_label("tumble-1m", b) for b in bounds)
     assert expected.late[tight] == len(log.late) > 20, "the 1-min bound should drop every planted late event"
     assert expected.late[loose] == 0 and expected.branch(loose) != expected.branch(tight)
@@ -64,10 +61,9 @@ def test_sessions_end_after_inactivity_not_after_the_first_event(healthy_cluster
     path.write_text("\n".join(e.to_json() for e in events) + "\n")
     outputs = {}
     for function in (sessions.SessionTimeout, sessions.TutorialSessionTimeout):
-        out = outputs[function.__name__] = output_dir(f"t-{function.__name__}")
-        lk.submit(lambda env: sessions.build(env, events_file=path, output=out, timeout_ms=timeout,
-                                             function=function, rate=400),
-                  name=f"t-{function.__name__}").wait_finished(180)
+        job = lk.submit(sessions.build, name=f"t-{function.__name__}", events_file=path, timeout_ms=timeout,
+                        function=function, rate=400).wait_finished(180)
+        outputs[function.__name__] = job.output
 
     fixed = sessions.read_sessions(outputs["SessionTimeout"])
     assert fixed == sessions.reference_sessions(events, timeout)

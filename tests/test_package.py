@@ -6,7 +6,11 @@ import pytest
 
 import labkit as lk
 
-LIGHT_PIPELINES = ["keyed_count", "state_backends", "ttl", "events", "event_counts", "windows", "sessions"]
+PIPELINES = [*(f"labkit.pipelines.{name}" for name in ("keyed_count", "state_backends", "ttl", "events", "event_counts",
+                                                         "windows", "sessions", "tuning")),
+             "labkit.recommender.pipeline"]
+# what a worker must not load: the plotting and notebook stack, and the orchestration of jobs
+HEAVY = ("pandas", "matplotlib", "IPython", "ipywidgets", "labkit.jobs", "labkit.session", "labkit.metrics")
 
 
 def test_every_public_name_resolves():
@@ -19,10 +23,10 @@ def test_an_unknown_name_is_an_attribute_error():
         lk.sumbit  # noqa: B018
 
 
-@pytest.mark.parametrize("pipeline", LIGHT_PIPELINES)
-def test_a_worker_importing_a_pipeline_loads_no_plotting_or_notebook_stack(pipeline):
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_worker_importing_a_pipeline_loads_no_plotting_notebook_or_orchestration_code(pipeline):
     # a Python worker imports labkit/__init__ before it can unpickle any of these functions
-    loaded = subprocess.run([sys.executable, "-c", f"import sys, labkit.pipelines.{pipeline}; "
-                             "print(sorted(m for m in ('pandas', 'matplotlib', 'IPython', 'ipywidgets') if m in sys.modules))"],
+    loaded = subprocess.run([sys.executable, "-c", f"import sys, {pipeline}; "
+                             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"],
                             capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

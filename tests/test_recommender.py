@@ -6,11 +6,11 @@ import json
 import pytest
 
 import labkit as lk
-from labkit import clickstream, evaluate
+from labkit.recommender import clickstream, evaluate, runs
 from labkit.data import START_MS, UserEvent, item_category
 from labkit.errors import LabError
-from labkit.pipelines import recommender as rp
-from labkit.recommend import PopularityBaseline, Profile, RecConfig, Recommender, SeedAlgorithm, rank
+from labkit.recommender import pipeline as rp
+from labkit.recommender.model import PopularityBaseline, Profile, RecConfig, Recommender, SeedAlgorithm, rank
 
 DAY_MS = 24 * 3_600_000
 
@@ -92,9 +92,9 @@ def test_streaming_cf_beats_popularity_twice_and_the_seeds_algorithm_on_the_held
 
 @pytest.mark.cluster
 def test_the_job_keeps_exactly_the_expected_profiles_for_a_known_sequence(healthy_cluster):
-    job, out = rp.run_bounded("t-rec-known", [e.to_json() for e in KNOWN], lk.job_config(parallelism=2), emit_profiles=True)
-    assert rp.read_profiles(out) == EXPECTED_PROFILES
-    recs = {r.seq: r.items for r in rp.read_recommendations(out)}
+    job = runs.run_bounded("t-rec-known", [e.to_json() for e in KNOWN], lk.job_config(parallelism=2), emit_profiles=True)
+    assert rp.read_profiles(job.output) == EXPECTED_PROFILES
+    recs = {r.seq: r.items for r in rp.read_recommendations(job.output)}
     # Y's row holds Z (b's session) and X (a's): a has seen X, so a gets Z; X's row holds only Y,
     # which both a (seq 4) and b (seq 5) have seen
     assert recs == {0: (), 1: (), 2: (), 3: (Z,), 4: (), 5: ()}
@@ -109,18 +109,18 @@ def test_the_job_equals_the_reference_and_counts_malformed_lines_by_reason_witho
     def blank_user(event):
         return "empty-user_id" if not event.user_id.strip() else None
 
-    job, out = rp.run_bounded("t-rec-exact", stream.lines + blank, lk.job_config(parallelism=1), checks=[blank_user])
+    job = runs.run_bounded("t-rec-exact", stream.lines + blank, lk.job_config(parallelism=1), checks=[blank_user])
     reference = Recommender().run(stream.events)
-    assert [(r.seq, r.user, r.ts, r.items) for r in rp.read_recommendations(out)] == \
+    assert [(r.seq, r.user, r.ts, r.items) for r in rp.read_recommendations(job.output)] == \
            [(r.seq, r.user, r.ts, r.items) for r in reference]
     assert sum(1 for r in reference if r.items) > len(reference) / 2, "most lists should be non-empty"
-    counts = rp.read_malformed(out)
+    counts = rp.read_malformed(job.output)
     assert counts == {**stream.malformed_counts(), "empty-user_id": 7}
     assert len(counts) >= 4
     assert job.recoveries() == 0
     # timed over the lists' own span, the rate beats the same lists over the step's whole running
     # time (which holds the Python worker's start-up)
-    assert rp.lists_per_second(out) > len(reference) / job.vertex_seconds("recommend")
+    assert rp.lists_per_second(job.output) > len(reference) / job.vertex_seconds("recommend")
     with pytest.raises(LabError, match="no operator 'rank'"):
         job.vertex_seconds("rank")
 
@@ -131,25 +131,24 @@ def test_recommendations_and_profiles_survive_a_taskmanager_kill(healthy_cluster
     lines = stream.lines[:6_000]
     model = Recommender()
     reference = model.run(rp.well_formed(lines))
-    job, out = rp.start_bounded("t-rec-kill", lines, lk.job_config(parallelism=1, checkpoint_interval="1s"),
-                                rate=500, emit_profiles=True)
+    job = runs.start_bounded("t-rec-kill", lines, lk.job_config(parallelism=1, checkpoint_interval="1s"),
+                             rate=500, emit_profiles=True)
     job.wait_for_checkpoints(3, timeout=90)
     assert job.state() == "RUNNING", "the kill must land mid-stream"
     healthy_cluster.kill_taskmanager()
     healthy_cluster.start_taskmanager()
     job.wait_finished(300)
     assert job.recoveries() >= 1
-    assert [(r.seq, r.items) for r in rp.read_recommendations(out)] == [(r.seq, r.items) for r in reference]
-    assert rp.read_profiles(out) == {user: profile.as_dict() for user, profile in model.profiles.items()}
+    assert [(r.seq, r.items) for r in rp.read_recommendations(job.output)] == [(r.seq, r.items) for r in reference]
+    assert rp.read_profiles(job.output) == {user: profile.as_dict() for user, profile in model.profiles.items()}
 
 
 @pytest.mark.cluster
 def test_the_seeds_user_keyed_storage_never_sees_another_users_items(healthy_cluster):
     stream = clickstream.generate_clickstream(20, seed=4)
-    out = rp.output_dir("t-seed-matrix")
-    lk.submit(lambda env: rp.build_seed_matrix(env, events=rp.write_events("t-seed-matrix", stream.lines), output=out),
-              name="t-seed-matrix", config=lk.job_config(parallelism=2)).wait_finished()
-    seen = rp.read_seed_matrix(out)
+    job = lk.submit(rp.build_seed_matrix, name="t-seed-matrix", config=lk.job_config(parallelism=2),
+                    events=runs.write_events("t-seed-matrix", stream.lines)).wait_finished()
+    seen = rp.read_seed_matrix(job.output)
     assert seen["events"] == len(stream.events)
     assert seen["most entries visible"] == max(len({e.item_id for e in stream.events if e.user_id == u})
                                                for u in {e.user_id for e in stream.events})

@@ -7,7 +7,6 @@ import pytest
 
 import labkit as lk
 from labkit.pipelines import event_counts
-from labkit.pipelines.common import output_dir
 
 pytestmark = pytest.mark.cluster
 
@@ -17,9 +16,8 @@ def test_replayed_events_are_counted_and_malformed_ones_reported_by_reason(healt
     events_dir = healthy_cluster.settings.data_dir / "t-replay"
     shutil.rmtree(events_dir, ignore_errors=True)
     events_dir.mkdir(parents=True)
-    out = output_dir("t-replay")
-    job = lk.submit(lambda env: event_counts.build(env, events_dir=events_dir, output=out),
-                    name="t-replay", config=lk.job_config(**{"execution.checkpointing.interval": "1s"}))
+    job = lk.submit(event_counts.build, name="t-replay", config=lk.job_config(**{"execution.checkpointing.interval": "1s"}),
+                    events_dir=events_dir)
     job.wait_running()
 
     rate = 1500
@@ -36,7 +34,7 @@ def test_replayed_events_are_counted_and_malformed_ones_reported_by_reason(healt
     deadline = time.monotonic() + 120
     totals = {}
     while time.monotonic() < deadline:
-        totals = event_counts.read_totals(out)
+        totals = event_counts.read_totals(job.output)
         if totals == expected:
             break
         time.sleep(1)

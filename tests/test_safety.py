@@ -4,7 +4,7 @@ import pytest
 
 from labkit.cli import main
 from labkit.errors import BadName, OutsideLab
-from labkit.pipelines.common import output_dir
+from labkit.outputs import output_dir
 from labkit.settings import LabSettings, inside
 
 HOSTILE = ["..", "../..", "../x", "/tmp", "/", "~", "~/x", "a/b", "a b", ".hidden", "", "x" * 65, "ä", "a\nb"]

@@ -6,7 +6,6 @@ import pytest
 import labkit as lk
 from labkit import checkpoints, rocksdb
 from labkit.pipelines import state_backends as sb
-from labkit.pipelines.common import output_dir
 
 pytestmark = pytest.mark.cluster
 
@@ -17,27 +16,24 @@ REPORTED_BACKEND = {"hashmap": "HashMapStateBackend", "rocksdb incremental": "Em
 def test_every_state_type_gives_the_exact_profile_on_the_backend_the_job_reports(healthy_cluster, backend):
     records, keys = 6_000, 300
     name = f"t-profile-{backend.replace(' ', '-')}"
-    out = output_dir(name)
-    job = lk.submit(lambda env: sb.build_profiles(env, records=records, keys=keys, output=out),
-                    name=name, config=lk.job_config(parallelism=1, checkpoint_interval="1s", **sb.BACKENDS[backend]))
+    job = lk.submit(sb.build_profiles, name=name, config=lk.job_config(parallelism=1, checkpoint_interval="1s", **sb.BACKENDS[backend]),
+                    records=records, keys=keys)
     job.wait_running()
     assert job.config()["checkpoints.state_backend"] == REPORTED_BACKEND[backend]
     job.wait_finished(180)
-    assert sb.read_profiles(out) == sb.reference_profiles(records, keys)
+    assert sb.read_profiles(job.output) == sb.reference_profiles(records, keys)
 
 
 def test_keyed_buffers_survive_a_taskmanager_kill_without_loss_or_duplicates(healthy_cluster):
     records, keys = 9_000, 20
-    out = output_dir("t-batches")
-    job = lk.submit(lambda env: sb.build_batches(env, records=records, keys=keys, output=out, rate=1_500,
-                                                 batch_size=40, flush_ms=500),
-                    name="t-batches", config=lk.job_config(parallelism=2, checkpoint_interval="1s"))
+    job = lk.submit(sb.build_batches, name="t-batches", config=lk.job_config(parallelism=2, checkpoint_interval="1s"),
+                    records=records, keys=keys, rate=1_500, batch_size=40, flush_ms=500)
     job.wait_running()
     job.wait_for_checkpoints(2, timeout=90)
     healthy_cluster.kill_taskmanager()
     healthy_cluster.start_taskmanager()
     job.wait_finished(300)
-    audit = sb.batch_audit(sb.read_batches(out), records, keys)
+    audit = sb.batch_audit(sb.read_batches(job.output), records, keys)
     assert job.recoveries() >= 1
     assert (audit["values"], audit["lost"], audit["duplicated"], audit["wrong key"]) == (records, 0, 0, 0), audit
     assert audit["flushed by"].get("count", 0) > 0 and audit["flushed by"].get("end", 0) > 0, audit
@@ -48,11 +44,9 @@ def test_incremental_checkpoints_write_a_fraction_of_what_full_ones_write_for_th
     after the first checkpoint, incremental RocksDB checkpoints upload only the new files.
     (Unpaced, as in chapter 01: paced input means small Python bundles, and a bundle touching
     all 100 keys commits 500 states to the JVM, too slow for the checkpoints to keep up.)"""
-    jobs = {label: lk.submit(lambda env, label=label: sb.build_profiles(env, records=100_000_000, keys=100,
-                                                                        output=output_dir(f"t-ckpt-{label.split()[1]}"),
-                                                                        document_chars=40_000),
-                             name=f"t-ckpt-{label.split()[1]}",
-                             config=lk.job_config(parallelism=1, checkpoint_interval="2s", **sb.BACKENDS[label]))
+    jobs = {label: lk.submit(sb.build_profiles, name=f"t-ckpt-{label.split()[1]}",
+                             config=lk.job_config(parallelism=1, checkpoint_interval="2s", **sb.BACKENDS[label]),
+                             records=100_000_000, keys=100, document_chars=40_000)
             for label in ("rocksdb full", "rocksdb incremental")}
     try:
         for job in jobs.values():

@@ -7,7 +7,6 @@ from pyflink.datastream.state import StateTtlConfig
 
 import labkit as lk
 from labkit.pipelines import ttl
-from labkit.pipelines.common import output_dir
 
 TTL_MS = 2_000
 
@@ -33,12 +32,11 @@ def test_update_type_and_visibility_change_what_a_read_returns(healthy_cluster):
     configs = {"never": ttl.ttl_config(TTL_MS),
                "on-read": ttl.ttl_config(TTL_MS, update="OnReadAndWrite"),
                "stale": ttl.ttl_config(TTL_MS, visibility="ReturnExpiredIfNotCleanedUp")}
-    jobs = {label: lk.submit(lambda env, label=label: ttl.build_probe(env, script=script, ttl=configs[label],
-                                                                      output=output_dir(f"t-ttl-{label}")),
-                             name=f"t-ttl-{label}") for label in configs}
+    jobs = {label: lk.submit(ttl.build_probe, name=f"t-ttl-{label}", script=script, ttl=configs[label])
+            for label in configs}
     for job in jobs.values():
         job.wait_finished(180)
-    reads = {label: ttl.read_probe(output_dir(f"t-ttl-{label}", fresh=False)) for label in configs}
+    reads = {label: ttl.read_probe(job.output) for label, job in jobs.items()}
     final, again = sorted({at for at, key in reads["never"] if key == "idle"})
     never, on_read, stale = reads["never"], reads["on-read"], reads["stale"]
     # before the TTL every read sees the value; after it, only a key that keeps being read
@@ -54,5 +52,4 @@ def test_a_duration_ttl_fails_when_the_job_is_submitted(healthy_cluster):
     wrong = StateTtlConfig.new_builder(Duration.of_seconds(2)).build()
     # the Duration wraps a Java object, which cannot be pickled into the Python operator
     with pytest.raises(TypeError, match="cannot pickle"):
-        lk.submit(lambda env: ttl.build_probe(env, script=ttl.keep_alive_script(TTL_MS), ttl=wrong,
-                                              output=output_dir("t-ttl-duration")), name="t-ttl-duration")
+        lk.submit(ttl.build_probe, name="t-ttl-duration", script=ttl.keep_alive_script(TTL_MS), ttl=wrong)

@@ -6,15 +6,15 @@ import pytest
 
 import labkit as lk
 from labkit.pipelines import keyed_count as kc
+from labkit import experiments
 from labkit.pipelines import tuning as tu
-from labkit.pipelines.common import output_dir
 
 
 def test_job_options_reach_the_job_and_global_job_parameters_are_only_user_config(healthy_cluster):
     def seed_style(env):
         env.get_config().set_global_job_parameters({"taskmanager.memory.process.size": "4096m"})
         env.get_config().set_global_job_parameters({"taskmanager.memory.network.fraction": "0.2"})
-        kc.build(env, records=100, keys=5, output=output_dir("t-options"))
+        kc.build(env, records=100, keys=5, output=lk.output_dir("t-options"))
 
     before = healthy_cluster.taskmanager_memory()
     job = lk.submit(seed_style, name="t-options",
@@ -39,28 +39,27 @@ def test_cluster_options_take_effect_on_restart_and_show_in_the_taskmanager(heal
 
 
 def test_latency_probe_times_every_record_and_bundle_time_holds_records(healthy_cluster):
-    output = output_dir("t-probe")
-    job = lk.submit(lambda env: tu.build_latency_probe(env, rate=2000, records=8000, keys=50, output=output),
-                    name="t-probe", config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
-                                                                            "python.fn-execution.bundle.time": 2000}))
+    job = lk.submit(tu.build_latency_probe, name="t-probe",
+                    config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
+                                                           "python.fn-execution.bundle.time": 2000}),
+                    rate=2000, records=8000, keys=50)
     job.wait_finished(120)
-    latencies = tu.read_latencies(output)
+    latencies = tu.read_latencies(job.output)
     assert len(latencies) == 8000
     # a second's input is far below 100,000 records, so bundles close by time: the first records
     # of each bundle wait for its 2-second clock. A floor: a slow machine only adds to it. (How
     # latency follows bundle.time, a comparison of runs, is chapter 05's and the bench's.)
-    assert tu.latency_summary(latencies)["p99_ms"] > 1500
+    assert experiments.latency_summary(latencies)["p99_ms"] > 1500
 
 
 @pytest.mark.parametrize("slow", ["score"])
 def test_bottleneck_is_the_busy_task_that_is_not_backpressured(healthy_cluster, slow):
-    job = lk.submit(lambda env: tu.build_stages(env, records=10**12, work_ms={slow: 2.0}, output=output_dir("t-stages")),
-                    name="t-stages", config=lk.job_config(parallelism=1))
+    job = lk.submit(tu.build_stages, name="t-stages", config=lk.job_config(parallelism=1), records=10**12, work_ms={slow: 2.0})
     sampler = lk.sample(job, interval=1.0)
     time.sleep(25)
     job.cancel()
-    load = tu.stage_load(sampler.frame())
-    assert tu.bottleneck(load) == slow
+    load = experiments.stage_load(sampler.frame())
+    assert experiments.bottleneck(load) == slow
     assert load.loc["parse", "backpressured ms/s"] > 500  # upstream of the slow stage waits for buffers
 
 

@@ -1,7 +1,6 @@
 """Sources and sinks shared by the lab's pipelines."""
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -10,8 +9,6 @@ from pyflink.datastream import MapFunction
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
 
-from ..session import current
-from ..settings import inside, safe_name
 
 
 class Throttle(MapFunction):
@@ -59,17 +56,6 @@ def sequence_source(env, count: int, rate: float | None = None, name: str = "seq
         return numbers
     cap_python_bundles(env, rate, bundle_ms)
     return numbers.map(Throttle(rate), output_type=Types.LONG()).name("throttle")
-
-
-def output_dir(name: str, fresh: bool = True) -> Path:
-    """The folder in the lab dir where job ``name`` writes its results (emptied when fresh)."""
-    safe_name(name, "output name")
-    settings = current().settings
-    path = inside(settings.lab_dir, settings.output_dir / name)
-    if fresh and path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def text_sink(path: Path) -> FileSink:

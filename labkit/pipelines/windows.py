@@ -57,7 +57,7 @@ def branch_label(kind: str, bound_ms: int) -> str:
     return f"{kind}@{bound_ms / 1000:g}s"
 
 
-def _assigner(kind: str):
+def window_assigner(kind: str):
     size, slide = KINDS[kind]
     if size is None:
         return EventTimeSessionWindows.with_gap(Time.milliseconds(slide))
@@ -152,7 +152,7 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
         for kind in kinds:
             branch = branch_label(kind, bound)
             late_tag = OutputTag(f"late-{branch}", Types.PICKLED_BYTE_ARRAY())
-            windowed = by_user.window(_assigner(kind)).allowed_lateness(allowed_lateness_ms) \
+            windowed = by_user.window(window_assigner(kind)).allowed_lateness(allowed_lateness_ms) \
                 .side_output_late_data(late_tag)
             if KINDS[kind][0] is None and not incremental_sessions:
                 windowed = windowed.process(CountSession(branch), output_type=Types.STRING()).name(branch)

@@ -1,7 +1,7 @@
 """The recommender's model, in plain Python: what the Flink job runs, and its reference.
 
 The seed tutorial keys collaborative filtering by user, so each user's MapState can never see
-another user's items (errata L13). Here the work is split by what each step needs to see:
+another user's items (chapter 07, section 1, shows it on the cluster). Here the work is split by what each step needs to see:
 
 1. **per user** (keyed by user): the :class:`Profile`: category interests decaying with event
    time, behaviour counts, the items of the current session, the items already seen. Each event
@@ -20,7 +20,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
-from .data import UserEvent, item_category, stable_hash
+from ..data import UserEvent, item_category, stable_hash
 
 EVENT_WEIGHTS = {"view": 1.0, "click": 2.0, "like": 3.0, "purchase": 5.0}
 

@@ -1,4 +1,4 @@
-"""The real-time recommender on Flink (chapter 07): :mod:`labkit.recommend`'s model, keyed twice.
+"""The real-time recommender on Flink (chapter 07): :mod:`labkit.recommender.model`, keyed twice.
 
     lines (file replay, or Kafka) -> parse + validate ──> event time (epoch ms)
         -> key by user: UpdateProfile (profile in ValueState with TTL)
@@ -11,7 +11,7 @@
                   each user's profile after each event, when asked          (profiles/)
 
 A request travels behind the pair updates its own event produced, through the same channel, so
-at parallelism 1 the job does exactly what :class:`labkit.recommend.Recommender` does.
+at parallelism 1 the job does exactly what :class:`labkit.recommender.model.Recommender` does.
 """
 from __future__ import annotations
 
@@ -19,29 +19,20 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from ..data import Replayer, parse_event
+from ..data import parse_event
 from ..errors import LabError, MalformedEvent
-from ..jobs import job_config, submit
-from ..recommend import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
-from .common import cap_python_bundles, output_dir, read_lines, text_sink
-from .event_counts import RunningCount
-from .events import line_source, parse
-from .ttl import ttl_config
-from .windows import watermarks
+from ..pipelines.common import cap_python_bundles, read_lines, text_sink
+from ..pipelines.event_counts import RunningCount
+from ..pipelines.events import line_source, parse
+from ..pipelines.ttl import ttl_config
+from ..pipelines.windows import watermarks
+from .model import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
 
 PROFILES = OutputTag("profiles", Types.STRING())
-# Job options for low latency (chapters 05 and 06): Python bundles close after 20 ms instead of the lab's
-# 500, network buffers flush after 10 ms instead of 100. They cost throughput.
-LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout": "10ms"}
-# The replayed runs' sink publishes at checkpoints, so they need them; but each checkpoint makes
-# every Python operator finish its bundle and snapshot its state, which holds records up: with
-# short bundles at 600 events/s a checkpoint every second put p99 at 340-510 ms, every 5 s mostly at 250-360.
-REPLAY_CHECKPOINT_INTERVAL = "5s"
 DAY_MS = 24 * 3_600_000
 
 
@@ -51,8 +42,7 @@ class UpdateProfile(KeyedProcessFunction):
 
     The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink turns
     its Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
-    ``enable_time_to_live``), and every state read becomes a round trip to the JVM (the whole job
-    2-3x slower, measured in chapter 07)."""
+    ``enable_time_to_live``), so state reads go to the JVM; chapter 07 measures what that costs."""
 
     def __init__(self, config: RecConfig, ttl_ms: int, emit_profiles: bool,
                  ttl_visibility: str = "ReturnExpiredIfNotCleanedUp"):
@@ -156,6 +146,11 @@ def kafka_lines(env, bootstrap_servers: str, topic: str = "user-events", group_i
     return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka-events")
 
 
+def build_from_kafka(env, *, bootstrap_servers: str, output: Path, **options) -> None:
+    """The workshop path: the recommender on the Kafka topic that :func:`build_publisher` fills."""
+    build(env, lines=kafka_lines(env, bootstrap_servers), output=output, **options)
+
+
 def build_publisher(env, *, events: Path, bootstrap_servers: str, topic: str = "user-events") -> None:
     """A job that writes the lines of ``events`` to a Kafka topic (so no Python Kafka client is needed)."""
     from pyflink.common.serialization import SimpleStringSchema
@@ -193,23 +188,6 @@ def read_seed_matrix(output: Path) -> dict:
     rows = [line.split("|") for line in read_lines(Path(output))]
     return {"events": len(rows), "most entries visible": max((int(r[1]) for r in rows), default=0),
             "most entries of other users visible": max((int(r[2]) for r in rows), default=0)}
-
-
-def wait_for_recommendations(output: Path, count: int, timeout: float = 120, job=None) -> int:
-    """Block until ``count`` recommendations are committed (the sink publishes at checkpoints);
-    return how many there are. With ``job``, fail early if it failed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        committed = len(read_emitted_ms(output))
-        if committed >= count:
-            return committed
-        if job is not None and job.state() == "FAILED":
-            raise LabError(f"job {job.name} failed with {committed} of {count} recommendations committed",
-                           hint=job.root_cause())
-        if time.monotonic() > deadline:
-            raise LabError(f"only {committed} of {count} recommendations committed after {timeout:.0f} s",
-                           hint="is the job running and checkpointing? (its sink publishes at each checkpoint)")
-        time.sleep(0.5)
 
 
 def read_recommendations(output: Path) -> list[Recommendation]:
@@ -259,27 +237,6 @@ def lists_per_second(output: Path) -> float:
     return (len(emitted) - 1) / ((emitted[-1] - emitted[0]) / 1000)
 
 
-def latencies(output: Path, replayer, warmup_s: float = 0.0) -> pd.Series:
-    """Event -> recommendation latency (ms) of every recommendation so far: from the moment the
-    replay made the event's line visible to the source, to the moment its list left the job.
-    Indexed by the event's ``seq``. ``warmup_s`` leaves out the events of the replay's first
-    seconds: a fresh job's first records are slow (cold Python code and state), and the backlog
-    they leave takes seconds to drain, more so with short bundles that leave little headroom."""
-    line_of = {}
-    for index, line in enumerate(replayer.lines):
-        try:
-            line_of[parse_event(line).metadata["seq"]] = index
-        except MalformedEvent:
-            continue  # it asks for no recommendation (and may carry the seq of the event it was broken from)
-    result = {}
-    started = replayer.visible[0][1] if replayer.visible else 0.0
-    for seq, emitted in read_emitted_ms(output).items():
-        visible = replayer.visible_at(line_of[seq]) if seq in line_of else None
-        if visible is not None and visible >= started + warmup_s * 1000:
-            result[seq] = emitted - visible
-    return pd.Series(result, dtype=float).sort_index()
-
-
 def well_formed(lines: list[str]) -> list:
     """The events among ``lines`` that the job's parser accepts, in order."""
     events = []
@@ -291,68 +248,3 @@ def well_formed(lines: list[str]) -> list:
     return events
 
 
-def write_events(name: str, lines: list[str]) -> Path:
-    """``lines`` as one file in a fresh folder of the lab dir (a bounded source reads it in order)."""
-    folder = output_dir(f"{name}-events")
-    (folder / "events.jsonl").write_text("\n".join(lines) + "\n")
-    return folder
-
-
-def start_bounded(name: str, lines: list[str], config: dict, **options):
-    """Start the recommender over ``lines`` read from one file, in order; (job, output folder).
-    With ``rate`` it paces itself (for a fault to land mid-stream): a restored job goes on from
-    the file offset in its checkpoint, so even after a failure every event is taken in order."""
-    events, output = write_events(name, lines), output_dir(name)
-    job = submit(lambda env: build_from_files(env, events=events, output=output, **options), name=name, config=config)
-    return job, output
-
-
-def run_bounded(name: str, lines: list[str], config: dict, timeout: float = 600, **options):
-    """Run the recommender over ``lines`` to the end; (job, output folder)."""
-    job, output = start_bounded(name, lines, config, **options)
-    return job.wait_finished(timeout), output
-
-
-def replay_config(**overrides) -> dict:
-    """The lab's job options for a replayed run (checkpoints every ``REPLAY_CHECKPOINT_INTERVAL``),
-    plus ``overrides``."""
-    return job_config(**{"checkpoint_interval": REPLAY_CHECKPOINT_INTERVAL, **overrides})
-
-
-def start_replayed(name: str, lines: list[str], config: dict, rate: float, **options):
-    """Start the recommender on a watched folder, then replay ``lines`` into it at ``rate``
-    lines/s once the job runs; (job, output folder, replayer). Files found in one scan of the
-    folder are read in no fixed order, so events may be taken slightly out of order (what the
-    watermark's out-of-orderness bound is for)."""
-    events, output = output_dir(f"{name}-events"), output_dir(name)
-    job = submit(lambda env: build_from_files(env, events=events, output=output, monitor_seconds=0.1, **options),
-                 name=name, config=config).wait_running()
-    # A first completed checkpoint means every task, Python workers included, is up: events
-    # replayed before that would queue behind the start-up and time it, not the pipeline.
-    job.wait_for_checkpoints(1)
-    return job, output, Replayer(lines, events, rate=rate, batch_seconds=0.1)
-
-
-def replay_latencies(name: str, lines: list[str], config: dict, rate: float, warmup_s: float) -> pd.Series:
-    """Replay ``lines`` at ``rate`` into a fresh job, wait for every list, cancel the job; the
-    event -> recommendation latencies (ms) after the first ``warmup_s`` seconds."""
-    job, output, replayer = start_replayed(name, lines, config, rate=rate)
-    replayer.start().wait()
-    wait_for_recommendations(output, len(well_formed(lines)), job=job)
-    job.cancel()
-    return latencies(output, replayer, warmup_s=warmup_s)
-
-
-def p99_runs(name: str, lines: list[str], config: dict, rate: float, warmup_s: float, budget_ms: float,
-             attempts: int = 3) -> list[float]:
-    """The p99 latency of replayed runs, run again (up to ``attempts``) while over ``budget_ms``.
-    One run can miss by chance: half a second of stall on a shared machine is more than 1 % of a
-    12-second run, and a TaskManager that has just started is slower at first (after chapter 07's
-    kill the first replayed run measured p99 925 and 1,026 ms, the next 369, later ones 268); a
-    configuration that is really too slow misses every time."""
-    runs = []
-    for attempt in range(attempts):
-        runs.append(float(replay_latencies(f"{name}-{attempt + 1}", lines, config, rate, warmup_s).quantile(0.99)))
-        if runs[-1] <= budget_ms:
-            break
-    return runs

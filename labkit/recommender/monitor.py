@@ -13,10 +13,11 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .dashboard import LivePlot, counter_rate, save_metrics
+from ..dashboard import LivePlot, counter_rate, save_metrics
 from .evaluate import hits, next_new_items
-from .metrics import _records_in_column, sample
-from .pipelines.recommender import latencies, read_emitted_ms, read_recommendations
+from ..metrics import _records_in_column, sample
+from .pipeline import read_emitted_ms, read_recommendations
+from .runs import latencies
 
 
 class RecommenderMonitor(LivePlot):
@@ -111,7 +112,7 @@ class RecommenderMonitor(LivePlot):
 
     def summary(self, warmup_s: float = 8.0) -> dict:
         """Throughput, latency after the replay's first ``warmup_s`` (see
-        :func:`labkit.pipelines.recommender.latencies`), state size and quality of the run."""
+        :func:`labkit.recommender.runs.latencies`), state size and quality of the run."""
         frame, results = self.sampler.frame(), self.results()
         column = _records_in_column(frame, "update-profile")
         steady = latencies(self.output, self.replayer, warmup_s)

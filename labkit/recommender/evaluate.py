@@ -4,7 +4,7 @@ prediction, evaluated test-then-train as the stream goes by).
 
 Offline quality counts only the lists shown in the held-out period (after the split): the job
 learned from the training period first, and never from an event before showing the list that
-event asked for. The rolling quality on the live dashboard (labkit.recmonitor) is the same score over a sliding
+event asked for. The rolling quality on the live dashboard (labkit.recommender.monitor) is the same score over a sliding
 window of the stream.
 """
 from __future__ import annotations

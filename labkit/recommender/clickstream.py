@@ -22,8 +22,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .data import _MALFORMED_KINDS, CATEGORIES, START_MS, UserEvent, count_reasons, item_category, stable_hash
-from .errors import LabError
+from ..data import _MALFORMED_KINDS, CATEGORIES, START_MS, UserEvent, count_reasons, item_category, stable_hash
+from ..errors import LabError
 
 THEMES_PER_CATEGORY = 12
 HOUR_MS = 3_600_000

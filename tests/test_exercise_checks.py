@@ -1,0 +1,96 @@
+"""Each exercise check, run as the chapter runs it, fails for plausible wrong answers with a
+message that says what to fix (and passes for the solution, so it is not failing everything)."""
+import re
+
+import nbformat
+import pandas as pd
+import pytest
+
+import labkit as lk
+from labkit.chapters import find_chapter
+
+
+def run_check(chapter: str, exercise: str, **answers) -> None:
+    """Execute the chapter's check cell of ``exercise`` after the chapter's imports, with ``answers``
+    (and whatever else the check reads) defined, as if the learner had run the cells above."""
+    notebook = nbformat.read(find_chapter(chapter), as_version=4)
+    sources = [c.source for c in notebook.cells if c.cell_type == "code"]
+    imports = "\n".join(line for source in sources for line in source.splitlines() if re.match(r"(import|from) \S+", line))
+    check = next(s for s in sources if s.startswith(f'lk.checks.check_defined("{exercise}"'))
+    namespace: dict = {}
+    exec(imports, namespace)
+    namespace.update(answers)
+    exec(check, namespace)
+
+
+def fails(chapter: str, exercise: str, says: str, **answers) -> str:
+    with pytest.raises(lk.CheckFailed) as failure:
+        run_check(chapter, exercise, **answers)
+    assert says in str(failure.value), str(failure.value)
+    return str(failure.value)
+
+
+BURST = pd.DataFrame({"Source: sequence.busyTimeMsPerSecond": [300.0, 100.0],
+                      "count-per-key.busyTimeMsPerSecond": [900.0, 990.0],
+                      "results.busyTimeMsPerSecond": [5.0, 7.0]})
+
+
+def test_00_1_wants_every_operators_mean_not_the_prompts_guess():
+    fails("00", "00.1", "define busy_by_operator", frame=BURST, bottleneck="count-per-key")
+    fails("00", "00.1", "mean busy time is off", frame=BURST, bottleneck="count-per-key",
+          busy_by_operator={"Source: sequence": 300.0, "count-per-key": 990.0, "results": 7.0})  # the peak, not the mean
+    run_check("00", "00.1", frame=BURST, bottleneck="count-per-key",
+              busy_by_operator={"Source: sequence": 200.0, "count-per-key": 945.0, "results": 6.0})
+
+
+def test_02_3_checks_the_out_of_orderness_bound_before_running_anything():
+    from pyflink.common import Duration, WatermarkStrategy
+    from labkit.pipelines.windows import EventTimestamp
+    fails("02", "02.3", "for_bounded_out_of_orderness(Duration.of_seconds(5))",
+          my_strategy=WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EventTimestamp()))
+    fails("02", "02.3", "no timestamp assigner", my_strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5)))
+    fails("02", "02.3", "no timestamp assigner", my_strategy=WatermarkStrategy.no_watermarks())
+
+
+def test_04_3_checks_the_bound_and_the_idleness_not_just_the_type():
+    from pyflink.common import Duration, Time, WatermarkStrategy
+    from pyflink.datastream.window import TumblingEventTimeWindows
+    windows = TumblingEventTimeWindows.of(Time.minutes(10))
+    fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows, strategy=WatermarkStrategy.no_watermarks())
+    fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows,
+          strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)))
+    fails("04", "04.3", "ten_minute_windows is", ten_minute_windows=TumblingEventTimeWindows.of(Time.minutes(1)),
+          strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)).with_idleness(Duration.of_seconds(5)))
+    run_check("04", "04.3", ten_minute_windows=windows,
+              strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)).with_idleness(Duration.of_seconds(5)))
+
+
+def _stage_frame(backpressured: dict[str, float]) -> pd.DataFrame:
+    columns = {}
+    for task, value in backpressured.items():
+        columns[f"{task}.backPressuredTimeMsPerSecond"] = [value] * 6
+        columns[f"{task}.busyTimeMsPerSecond"] = [1000.0 - value if value > 500 else 950.0 if value else 0.0] * 6
+    return pd.DataFrame(columns)
+
+
+@pytest.mark.parametrize("wrong", [lambda s: s.idxmax(), lambda s: s.idxmin(), lambda s: "enrich"],
+                         ids=["most backpressured", "least backpressured", "a fixed guess"])
+def test_06_2_a_rule_that_only_fits_one_run_fails(wrong):
+    fails("06", "06.2", "first task, in pipeline order, that is not backpressured", my_bottleneck=wrong)
+
+
+def test_06_2_the_rule_passes_on_the_mystery_job():
+    mystery = _stage_frame({"sequence": 1000.0, "parse": 960.0, "enrich": 0.0, "score": 0.0, "count-per-key": 0.0})
+    run_check("06", "06.2", my_bottleneck=lambda s: s[s < 500].index[0], mystery_frame=mystery, hidden_stage="enrich")
+
+
+def test_01_3_outside_the_budget_fails_before_any_job():
+    fails("01", "01.3", "outside the budget", my_batch_size=30, my_flush_ms=2000)
+    fails("01", "01.3", "outside the budget", my_batch_size=50, my_flush_ms=5000)
+
+
+@pytest.mark.cluster
+def test_01_3_batches_that_fill_slower_than_the_timer_fail_on_the_cluster(healthy_cluster):
+    # 100 values at 75 a second take 1.3 s: the 1-second timer flushes every batch
+    message = fails("01", "01.3", "flushed by the timer", my_batch_size=100, my_flush_ms=1000, p={"batch_records": 6_000})
+    assert "n / 75 seconds" in message
