@@ -49,36 +49,58 @@ class UserEvent:
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
-    @classmethod
-    def from_json(cls, line: str) -> "UserEvent":
-        return parse_event(line)
-
 
 _FIELDS = {"user_id": str, "item_id": str, "event_type": str, "timestamp": int, "session_id": str}
 
 
+# The latest event time the lab accepts: the end of year 9999 (Java's Instant and date formats end
+# there, and anything later overflows event-time arithmetic in the JVM, which holds 64-bit ms).
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+
+
 def parse_event(line: str) -> UserEvent:
-    """Parse and validate one JSON line; raise :class:`MalformedEvent` with a reason tag."""
+    """Parse and validate one JSON line; raise :class:`MalformedEvent` with a reason tag.
+
+    Whatever the line holds, the result is an event the job can carry (text that encodes as
+    UTF-8, a timestamp the JVM can hold) or a :class:`MalformedEvent`: nothing else is raised.
+    """
     try:
         data = json.loads(line)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: brackets nested thousands deep
         raise MalformedEvent("not-json", str(line)) from None
     if not isinstance(data, dict):
         raise MalformedEvent("not-an-object", line)
     for name, kind in _FIELDS.items():
         if name not in data:
             raise MalformedEvent(f"missing-{name}", line)
-        if not isinstance(data[name], kind) or isinstance(data[name], bool):
+        value = data[name]
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not _encodable(value)):
             raise MalformedEvent(f"bad-{name}", line)
     if data["event_type"] not in EVENT_TYPES:
         raise MalformedEvent("unknown-event_type", line)
     if data["timestamp"] < 10**12:  # seconds instead of ms: the seed's unit bug
         raise MalformedEvent("timestamp-not-ms", line)
+    if data["timestamp"] > MAX_TIMESTAMP_MS:
+        raise MalformedEvent("timestamp-out-of-range", line)
     metadata = data.get("metadata", {})
-    if not isinstance(metadata, dict):
+    if not isinstance(metadata, dict) or not _plain_seq(metadata.get("seq", 0)):
         raise MalformedEvent("bad-metadata", line)
     return UserEvent(data["user_id"], data["item_id"], data["event_type"], data["timestamp"],
                      data["session_id"], metadata)
+
+
+def _encodable(text: str) -> bool:
+    """JSON escapes can produce lone surrogates (``"\\ud800"``), which no UTF-8 output can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain_seq(seq) -> bool:
+    """A sequence number the outputs can carry: a non-negative 64-bit integer."""
+    return isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63
 
 
 def count_reasons(malformed: list[tuple[str, str]]) -> dict[str, int]:

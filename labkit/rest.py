@@ -116,9 +116,6 @@ class RestClient:
     def taskmanager_metrics(self, tm_id: str, names: Iterable[str]) -> dict[str, float]:
         return _metric_values(self.get(f"/taskmanagers/{tm_id}/metrics", get=",".join(names)))
 
-    def jobmanager_metrics(self, names: Iterable[str]) -> dict[str, float]:
-        return _metric_values(self.get("/jobmanager/metrics", get=",".join(names)))
-
     # --- jobs --------------------------------------------------------------------------
     def jobs(self) -> list[JobSummary]:
         return [JobSummary(jid=j["jid"], name=j["name"], state=j["state"], start_time=j["start-time"],
@@ -128,9 +125,6 @@ class RestClient:
     def job(self, job_id: str) -> JSON:
         """Job detail: ``state``, ``vertices`` (id, name, parallelism, status, metrics), ``plan``..."""
         return self.get(f"/jobs/{job_id}")
-
-    def job_plan(self, job_id: str) -> JSON:
-        return self.get(f"/jobs/{job_id}/plan")["plan"]
 
     def job_config(self, job_id: str) -> JSON:
         """The job's configuration; ``execution-config`` and the job-level Flink config."""
@@ -163,9 +157,6 @@ class RestClient:
         """Current input watermark per subtask (``{"0.currentInputWatermark": ms}``)."""
         return {m["id"]: int(float(m["value"])) for m in self.get(f"/jobs/{job_id}/vertices/{vertex_id}/watermarks")}
 
-    def backpressure(self, job_id: str, vertex_id: str) -> JSON:
-        return self.get(f"/jobs/{job_id}/vertices/{vertex_id}/backpressure")
-
     # --- checkpoints and savepoints -----------------------------------------------------
     def checkpoints(self, job_id: str) -> JSON:
         """``counts``, ``summary``, ``latest`` (completed/savepoint/failed/restored) and ``history``."""
@@ -173,9 +164,6 @@ class RestClient:
 
     def checkpoint_config(self, job_id: str) -> JSON:
         return self.get(f"/jobs/{job_id}/checkpoints/config")
-
-    def checkpoint_details(self, job_id: str, checkpoint_id: int) -> JSON:
-        return self.get(f"/jobs/{job_id}/checkpoints/details/{checkpoint_id}")
 
     def trigger_savepoint(self, job_id: str, target_directory: str | None = None,
                           cancel_job: bool = False, format_type: str = "CANONICAL") -> str:

@@ -10,22 +10,25 @@ import labkit as lk
 from labkit.chapters import find_chapter
 
 
-def run_check(chapter: str, exercise: str, **answers) -> None:
+def run_check(chapter: str, exercise: str, code: str = "", **answers) -> None:
     """Execute the chapter's check cell of ``exercise`` after the chapter's imports, with ``answers``
-    (and whatever else the check reads) defined, as if the learner had run the cells above."""
+    (and whatever else the check reads) defined, and ``code`` run first, as if the learner had run the
+    cells above. The namespace is not an importable module, so classes defined by ``code`` reach the
+    Python workers by value, as a notebook's do."""
     notebook = nbformat.read(find_chapter(chapter), as_version=4)
     sources = [c.source for c in notebook.cells if c.cell_type == "code"]
     imports = "\n".join(line for source in sources for line in source.splitlines() if re.match(r"(import|from) \S+", line))
     check = next(s for s in sources if s.startswith(f'lk.checks.check_defined("{exercise}"'))
-    namespace: dict = {}
+    namespace: dict = {"__name__": "exercise_answer"}
     exec(imports, namespace)
     namespace.update(answers)
+    exec(code, namespace)
     exec(check, namespace)
 
 
-def fails(chapter: str, exercise: str, says: str, **answers) -> str:
+def fails(chapter: str, exercise: str, says: str, code: str = "", **answers) -> str:
     with pytest.raises(lk.CheckFailed) as failure:
-        run_check(chapter, exercise, **answers)
+        run_check(chapter, exercise, code, **answers)
     assert says in str(failure.value), str(failure.value)
     return str(failure.value)
 
@@ -94,3 +97,52 @@ def test_01_3_batches_that_fill_slower_than_the_timer_fail_on_the_cluster(health
     # 100 values at 75 a second take 1.3 s: the 1-second timer flushes every batch
     message = fails("01", "01.3", "flushed by the timer", my_batch_size=100, my_flush_ms=1000, p={"batch_records": 6_000})
     assert "n / 75 seconds" in message
+
+
+COUNT_NOT_SUM = """
+class SumPerKey(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.sum = runtime_context.get_state(ValueStateDescriptor("sum", Types.LONG()))
+
+    def process_element(self, value, ctx):
+        total = self.sum.value()
+        if total is None:
+            ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
+        self.sum.update((total or 0) + 1)
+
+    def on_timer(self, timestamp, ctx):
+        yield f"{ctx.get_current_key()},{self.sum.value()}"
+"""
+EMITS_EVERY_RECORD = """
+class SumPerKey(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.sum = runtime_context.get_state(ValueStateDescriptor("sum", Types.LONG()))
+
+    def process_element(self, value, ctx):
+        total = (self.sum.value() or 0) + value
+        self.sum.update(total)
+        yield f"{ctx.get_current_key()},{total}"
+"""
+PYFLINK = "from pyflink.common import Types\nfrom pyflink.datastream import KeyedProcessFunction\n" \
+          "from pyflink.datastream.state import ValueStateDescriptor\n"
+
+
+@pytest.mark.cluster
+def test_00_3_a_count_or_a_line_per_record_is_not_a_sum_per_key(healthy_cluster):
+    fails("00", "00.3", "the sum per key", PYFLINK + COUNT_NOT_SUM)
+    fails("00", "00.3", "expected one line for each key", PYFLINK + EMITS_EVERY_RECORD)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("answer, says", [
+    ("env.get_checkpoint_config().enable_checkpointing(2000)", "has no attribute 'enable_checkpointing'"),  # the tutorial's call
+    ("env.enable_checkpointing(2)\n    env.get_checkpoint_config().set_min_pause_between_checkpoints(1)\n"
+     "    env.get_checkpoint_config().set_externalized_checkpoint_retention(ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION)",
+     "Checkpoint interval must be larger than or equal to 10 ms"),  # seconds where milliseconds go
+    ("env.enable_checkpointing(2000)\n    env.get_checkpoint_config().set_min_pause_between_checkpoints(1000)",
+     "what happens to the last checkpoint on cancel"),  # nothing retained
+], ids=["tutorial call", "seconds", "not retained"])
+def test_03_4_wrong_checkpoint_calls_fail_with_what_to_change(healthy_cluster, answer, says):
+    code = ("from pyflink.datastream import CheckpointingMode, ExternalizedCheckpointRetention\n"
+            f"def my_checkpointing(env):\n    {answer}\n")
+    fails("03", "03.4", says, code, p={"keys": 50})
