@@ -1,4 +1,4 @@
-"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, student."""
+"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, data, student."""
 from __future__ import annotations
 
 import argparse
@@ -156,6 +156,13 @@ def regress(args) -> int:
     return 0
 
 
+def data(args) -> int:
+    from .datasets import DATASETS, write
+    for name, paths in write(Path(args.out), full=not args.samples_only).items():
+        print(f"{name}: {', '.join(str(p) for p in paths)}  ({DATASETS[name].what})")
+    return 0
+
+
 def student(args) -> int:
     from .student import write_student_copies
     for chapter, exercises in write_student_copies(args.out).items():
@@ -194,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs", help="folder for the report, executed notebooks, figures and metrics")
     p.add_argument("--chapters", nargs="*", help="only these chapters (numbers or names)")
     p.set_defaults(run=regress)
+    p = sub.add_parser("data", help="write the lab's seeded datasets (and their samples) as files")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data"), help="folder (default: the repository's data/)")
+    p.add_argument("--samples-only", action="store_true", help="only the small samples that are committed")
+    p.set_defaults(run=data)
     p = sub.add_parser("student", help="write student copies of every chapter (solutions stripped)")
     p.add_argument("--out", default="student", help="folder for the student notebooks")
     p.set_defaults(run=student)

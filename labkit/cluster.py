@@ -27,6 +27,7 @@ import yaml
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import (ClusterDown, ClusterNotReady, LabError, NotSupportedOnAttachedCluster,
                      PortBusy, ServerError)
+from .progress import Waiting
 from .rest import Overview, RestClient
 from .settings import LOOPBACK, LabSettings
 
@@ -59,7 +60,9 @@ class Cluster:
 
     @property
     def web_ui(self) -> str:
-        return self.settings.url + "/#/overview"
+        # Inside docker-compose the REST address is the JobManager's container name, which the
+        # host's browser cannot resolve: LABKIT_WEB_UI_URL says where the browser finds it.
+        return (self.settings.web_ui_url or self.settings.url).rstrip("/") + "/#/overview"
 
     def overview(self) -> Overview:
         return self.rest.overview()
@@ -87,15 +90,17 @@ class Cluster:
         """Poll the cluster overview until ``condition(overview)`` holds."""
         deadline = time.monotonic() + timeout
         last: Overview | str = "REST API never answered"
-        while time.monotonic() < deadline:
-            self._check_alive()
-            try:
-                last = self.rest.overview()
-                if condition(last):
-                    return last
-            except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
-                pass
-            time.sleep(0.25)
+        with Waiting(what, timeout) as wait:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                try:
+                    last = self.rest.overview()
+                    if condition(last):
+                        return last
+                except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
+                    pass
+                wait.tick()
+                time.sleep(0.25)
         raise ClusterNotReady(f"cluster at {self.url}: timed out after {timeout:.0f}s waiting for {what} "
                               f"(last overview: {last})")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .errors import FlinkDistributionMissing, JavaMissing
 
-REQUIRED_JAVA = 17
+# Flink 2.x runs on Java 17 and 21; the lab is tested on 17, so 17 is preferred when both are there.
+SUPPORTED_JAVA = (17, 21)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _java_candidates() -> list[Path]:
         found.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
     if shutil.which("java"):
         found.append(Path(shutil.which("java")))
-    found += sorted(Path("/usr/lib/jvm").glob("*17*/bin/java"))
+    found += sorted(Path("/usr/lib/jvm").glob("*17*/bin/java")) + sorted(Path("/usr/lib/jvm").glob("*21*/bin/java"))
     # conda's openjdk puts java next to the environment's python.
     found.append(Path(sys.prefix) / "bin" / "java")
     return [p for p in found if p.exists()]
@@ -100,13 +101,14 @@ def _java_version(executable: Path) -> tuple[int, str]:
 
 @lru_cache(maxsize=1)
 def find_java() -> JavaInstall:
-    """Return a Java 17 install, or raise :class:`JavaMissing` saying what was found instead."""
-    seen = []
-    for candidate in _java_candidates():
-        major, description = _java_version(candidate)
-        if major == REQUIRED_JAVA:
-            return JavaInstall(candidate, major, description)
-        seen.append(f"{candidate}: {description}")
+    """Return a Java 17 install (else a Java 21 one), or raise :class:`JavaMissing` saying what was
+    found instead."""
+    installs = [(candidate, *_java_version(candidate)) for candidate in _java_candidates()]
+    for wanted in SUPPORTED_JAVA:
+        for candidate, major, description in installs:
+            if major == wanted:
+                return JavaInstall(candidate, major, description)
+    seen = [f"{candidate}: {description}" for candidate, _, description in installs]
     if seen:
-        raise JavaMissing("Flink 2.3 in this lab needs Java 17, but only found:\n    " + "\n    ".join(seen))
+        raise JavaMissing("Flink 2.3 in this lab needs Java 17 or 21, but only found:\n    " + "\n    ".join(seen))
     raise JavaMissing("no Java found (checked JAVA_HOME, PATH and /usr/lib/jvm)")

@@ -22,6 +22,7 @@ from .distribution import find_java, flink_distribution, lab_python
 from .errors import JobFailed, JobTimeout, LabError, SavepointFailed
 from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
 from .outputs import output_dir
+from .progress import Waiting
 from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
@@ -74,8 +75,19 @@ def remote_environment(config: dict | None = None, cluster=None):
     gateway = get_gateway()
     j_conf = gateway.jvm.org.apache.flink.configuration.Configuration()
     settings = {"execution.target": "remote", "rest.address": host, "rest.port": port,
-                "python.executable": lab_python(), "python.client.executable": lab_python()}
-    settings.update(config or {})
+                "python.client.executable": lab_python()}
+    if cluster.settings.attached:
+        # A cluster someone else runs has its own Python for the workers (its config says which)
+        # and, on the official image, no flink-python in lib/: the job brings the client's jar.
+        settings["pipeline.jars"] = [flink_distribution().python_jar.as_uri()]
+    else:
+        settings["python.executable"] = lab_python()
+    for key, value in (config or {}).items():
+        if key == "pipeline.jars" and "pipeline.jars" in settings:
+            extra = value.split(";") if isinstance(value, str) else list(value)
+            settings[key] = [*settings[key], *extra]
+        else:
+            settings[key] = value
     for key, value in settings.items():
         j_conf.setString(key, _flink_value(value))
     j_env = gateway.jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(j_conf)
@@ -249,18 +261,20 @@ class JobHandle:
 
     def _wait(self, done: Callable[[dict], bool], timeout: float, what: str, poll: float = 0.3) -> dict:
         deadline = time.monotonic() + timeout
-        while True:
-            detail = self.detail()
-            if done(detail):
-                return detail
-            if detail["state"] == "FAILED":
-                raise JobFailed(f"job {self.name!r} failed: {self.root_cause()}")
-            if detail["state"] in TERMINAL_JOB_STATES:
-                raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
-                                hint="something cancelled or stopped it: `job.exceptions()` and `labkit status` tell more")
-            if time.monotonic() > deadline:
-                raise JobTimeout(f"job {self.name!r} not {what} after {timeout:.0f}s (state {detail['state']})")
-            time.sleep(poll)
+        with Waiting(f"job {self.name} to be {what}", timeout) as wait:
+            while True:
+                detail = self.detail()
+                if done(detail):
+                    return detail
+                if detail["state"] == "FAILED":
+                    raise JobFailed(f"job {self.name!r} failed: {self.root_cause()}")
+                if detail["state"] in TERMINAL_JOB_STATES:
+                    raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
+                                    hint="something cancelled or stopped it: `job.exceptions()` and `labkit status` tell more")
+                if time.monotonic() > deadline:
+                    raise JobTimeout(f"job {self.name!r} not {what} after {timeout:.0f}s (state {detail['state']})")
+                wait.tick()
+                time.sleep(poll)
 
     def wait_running(self, timeout: float = 120) -> "JobHandle":
         """Wait until the job and every task of it run (records can flow), or it already finished."""
@@ -348,13 +362,15 @@ class JobHandle:
 
     def _wait_for_count(self, counter: str, count: int, timeout: float, what: str, hint: str) -> dict:
         deadline = time.monotonic() + timeout
-        while (stats := self.checkpoints())["counts"][counter] < count:
-            reached = stats["counts"][counter]
-            if self.state() in TERMINAL_JOB_STATES:
-                raise JobFailed(f"job {self.name!r} ended after {reached} of {count} {what}")
-            if time.monotonic() > deadline:
-                raise JobTimeout(f"job {self.name!r}: {reached} of {count} {what} after {timeout:.0f}s", hint=hint)
-            time.sleep(0.3)
+        with Waiting(f"{count} {what} of job {self.name}", timeout) as wait:
+            while (stats := self.checkpoints())["counts"][counter] < count:
+                reached = stats["counts"][counter]
+                if self.state() in TERMINAL_JOB_STATES:
+                    raise JobFailed(f"job {self.name!r} ended after {reached} of {count} {what}")
+                if time.monotonic() > deadline:
+                    raise JobTimeout(f"job {self.name!r}: {reached} of {count} {what} after {timeout:.0f}s", hint=hint)
+                wait.tick()
+                time.sleep(0.3)
         return stats
 
     # --- savepoints ---------------------------------------------------------------------
@@ -372,13 +388,15 @@ class JobHandle:
 
     def _await_savepoint(self, trigger: str, timeout: float) -> str:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.rest.savepoint_status(self.job_id, trigger)
-            if status["status"] == "COMPLETED":
-                if "failure_cause" in status:
-                    raise SavepointFailed(f"savepoint of job {self.name!r} failed: {status['failure_cause']}")
-                return status["location"]
-            time.sleep(0.2)
+        with Waiting(f"the savepoint of job {self.name}", timeout) as wait:
+            while time.monotonic() < deadline:
+                status = self.rest.savepoint_status(self.job_id, trigger)
+                if status["status"] == "COMPLETED":
+                    if "failure_cause" in status:
+                        raise SavepointFailed(f"savepoint of job {self.name!r} failed: {status['failure_cause']}")
+                    return status["location"]
+                wait.tick()
+                time.sleep(0.2)
         raise JobTimeout(f"savepoint of job {self.name!r} not complete after {timeout:.0f}s")
 
     def resubmit(self, restore_from: str | None, **config_overrides) -> "JobHandle":

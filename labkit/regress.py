@@ -52,7 +52,8 @@ def run_all(size: str = "ci", out_dir: Path = Path("runs"), names: list[str] | N
     selected = [find_chapter(name, folder) for name in names] if names else list(chapters(folder).values())
     started = time.monotonic()
     results = []
-    for notebook in selected:
+    for number, notebook in enumerate(selected, 1):
+        print(f"[{number}/{len(selected)}] {notebook.stem}: running at {size} size ...", flush=True)
         try:
             record = run_chapter(notebook.stem, size=size, out_dir=out_dir, folder=folder)
         except LabError:

@@ -60,6 +60,7 @@ class LabSettings:
     taskmanager_memory: str = "1728m"
     jobmanager_memory: str = "1024m"
     rest_url: str | None = None
+    web_ui_url: str | None = None   # the Web UI as a browser reaches it, when that is not rest_url
     extra_config: dict = field(default_factory=dict)
     # how this process runs the chapters, not the cluster:
     headless: bool = False          # no one watching (papermill and CI runs): dashboards draw no widgets
@@ -77,6 +78,7 @@ class LabSettings:
             port_offset=_env_int("LABKIT_PORT_OFFSET", 0),
             slots=_env_int("LABKIT_SLOTS", 4),
             rest_url=os.environ.get("LABKIT_REST_URL") or None,
+            web_ui_url=os.environ.get("LABKIT_WEB_UI_URL") or None,
             headless=_env_flag("LABKIT_HEADLESS"),
             size=os.environ.get("LABKIT_SIZE") or None,
             metrics_dir=Path(os.environ["LABKIT_RUN_DIR"]) if os.environ.get("LABKIT_RUN_DIR") else None,

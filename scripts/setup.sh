@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sets up Flink State Lab on a fresh Debian/Ubuntu machine (or any machine with Python 3.11):
-#   - makes sure Java 17 is there (installs it with apt where that is allowed),
-#   - creates .venv with Python 3.11 and the pinned dependencies, and labkit itself (editable).
+# Sets up Flink State Lab on a fresh Debian/Ubuntu machine (or any machine with Python 3.11 or 3.12):
+#   - makes sure Java 17 (or 21) is there (installs 17 with apt where that is allowed),
+#   - creates .venv with Python 3.11 or 3.12 and the pinned dependencies, and labkit itself (editable).
 # Safe to run again: it only reinstalls when requirements.txt or pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,20 +13,23 @@ java_major() {
   "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
 }
 
+# Java 17, else 21 (Flink 2.x supports both; the lab is tested on 17). labkit looks the same way.
 find_java17() {
   local candidates=()
   [ -n "${JAVA_HOME:-}" ] && candidates+=("$JAVA_HOME/bin/java")
   command -v java >/dev/null 2>&1 && candidates+=("$(command -v java)")
-  for j in /usr/lib/jvm/*17*/bin/java; do [ -x "$j" ] && candidates+=("$j"); done
-  for j in "${candidates[@]}"; do
-    [ -x "$j" ] && [ "$(java_major "$j")" = "17" ] && { echo "$j"; return 0; }
+  for j in /usr/lib/jvm/*17*/bin/java /usr/lib/jvm/*21*/bin/java; do [ -x "$j" ] && candidates+=("$j"); done
+  for major in 17 21; do
+    for j in "${candidates[@]}"; do
+      [ -x "$j" ] && [ "$(java_major "$j")" = "$major" ] && { echo "$j"; return 0; }
+    done
   done
   return 1
 }
 
 # --- Java 17 -------------------------------------------------------------------------------
 if java17=$(find_java17); then
-  say "Java 17: $java17"
+  say "Java $(java_major "$java17"): $java17"
 else
   if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
@@ -45,16 +48,19 @@ else
   fi
 fi
 
-# --- Python 3.11 and the pinned dependencies ---------------------------------------------------
+# --- Python 3.11 or 3.12 and the pinned dependencies -------------------------------------------
+supported='import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))'
 PYTHON=${PYTHON:-}
-if [ -z "$PYTHON" ]; then
-  for candidate in python3.11 python3 python; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+if [ -n "$PYTHON" ]; then
+  "$PYTHON" -c "$supported" 2>/dev/null || die "PYTHON=$PYTHON is not Python 3.11 or 3.12 (apache-flink 2.3 ships wheels for those)."
+else
+  for candidate in python3.11 python3.12 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "$supported" 2>/dev/null; then
       PYTHON=$candidate; break
     fi
   done
 fi
-[ -n "$PYTHON" ] || die "Python 3.11 is required (apache-flink 2.3 and the pinned stack). Install python3.11, or use 'conda env create -f environment.yml'."
+[ -n "$PYTHON" ] || die "Python 3.11 or 3.12 is required (apache-flink 2.3 and the pinned stack). Install python3.12 (Ubuntu 24.04) or python3.11, or use 'conda env create -f environment.yml'."
 
 if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   # e.g. made by a python3 -m venv without ensurepip (Debian without python3.X-venv): every rerun would fail
@@ -68,7 +74,7 @@ if [ -x .venv/bin/python ] && [ "$(cat .venv/.labkit-stamp 2>/dev/null)" = "$sta
 else
   if [ ! -x .venv/bin/python ]; then
     say "creating .venv with $($PYTHON --version)"
-    "$PYTHON" -m venv .venv || die "could not create a virtual environment: install the venv module (Debian: sudo apt-get install -y python3.11-venv)"
+    "$PYTHON" -m venv .venv || die "could not create a virtual environment: install the venv module (Debian/Ubuntu: sudo apt-get install -y python3-venv, or python3.X-venv for $($PYTHON --version))"
   fi
   say "installing the pinned dependencies (first time: about 2 minutes)"
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)

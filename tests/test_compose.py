@@ -35,9 +35,50 @@ def test_images_are_pinned_to_flink_2_3_on_java_17():
     for service, image in images.items():
         name, _, tag = image.rpartition(":")
         assert name and tag and tag != "latest", f"{service} image {image!r} is not pinned"
-    connector = re.search(r"ARG KAFKA_CONNECTOR_VERSION=(\S+)", DOCKERFILE).group(1)
-    assert re.fullmatch(r"\d+\.\d+\.\d+-2\.3", connector), "the Kafka connector must be built for Flink 2.3"
     assert "flink-sql-connector-kafka-${KAFKA_CONNECTOR_VERSION}.jar /opt/flink/lib/" in DOCKERFILE
+
+
+def test_the_kafka_connector_is_a_release_that_exists_for_flink_2():
+    # Kafka connector releases are named <connector>-<Flink minor>; for Flink 2.x the newest
+    # published on Maven Central is 5.0.0-2.2 (there is no -2.3 build). It runs on 2.3.
+    connector = re.search(r"ARG KAFKA_CONNECTOR_VERSION=(\S+)", DOCKERFILE).group(1)
+    assert connector == "5.0.0-2.2"
+
+
+def test_the_image_installs_the_python_its_ubuntu_base_has_and_the_workers_use_it():
+    # flink:2.3.0-scala_2.12-java17 is Ubuntu 24.04 (noble): python3 is 3.12, python3.11 does not exist
+    installs = re.search(r"apt-get install -y --no-install-recommends ([^\\\n&]+)", DOCKERFILE).group(1).split()
+    assert installs == ["python3", "python3-venv"] and "python3.11" not in DOCKERFILE
+    flink_conf = yaml.safe_load(SERVICES["jobmanager"]["environment"]["FLINK_PROPERTIES"])
+    assert flink_conf["python.executable"] == "/opt/lab-venv/bin/python"
+    assert flink_conf["python.pythonpath"] == "/opt/lab-venv/lib/python3.12/site-packages"
+
+
+def test_thread_mode_is_configured_as_on_the_local_lab():
+    flink_conf = yaml.safe_load(SERVICES["jobmanager"]["environment"]["FLINK_PROPERTIES"])
+    assert flink_conf["classloader.parent-first-patterns.additional"] == "pemja."
+    assert "cp /opt/flink/opt/flink-python-*.jar /opt/flink/lib/" in DOCKERFILE
+
+
+def test_the_volumes_are_the_flink_users_and_notebooks_save_into_one():
+    # a named volume copies the mount point's owner from the image: it must exist, owned by flink
+    chown = DOCKERFILE.index("chown -R flink:flink /lab-state /opt/lab/notebooks")
+    assert DOCKERFILE.index("mkdir -p /lab-state") < chown < DOCKERFILE.rindex("USER flink")
+    assert "COPY notebooks /opt/lab/notebooks" in DOCKERFILE
+    jupyter = SERVICES["jupyter"]
+    assert "lab-notebooks:/opt/lab/notebooks" in jupyter["volumes"] and "lab-notebooks" in COMPOSE["volumes"]
+    assert not any(str(v).startswith("./") for v in jupyter["volumes"]), "a bind mount is written by uid 9999"
+    assert jupyter["user"] == "flink"
+
+
+def test_the_web_ui_link_opens_from_the_hosts_browser(monkeypatch):
+    from labkit.cluster import AttachedCluster
+    env = SERVICES["jupyter"]["environment"]
+    for name in ("LABKIT_REST_URL", "LABKIT_WEB_UI_URL", "LABKIT_HOME"):
+        monkeypatch.setenv(name, env[name])
+    web_ui = AttachedCluster(LabSettings.from_env()).web_ui
+    assert web_ui == "http://127.0.0.1:8081/#/overview"
+    assert SERVICES["jobmanager"]["ports"] == ["127.0.0.1:8081:8081"]
 
 
 def test_health_checks_gate_the_services_that_need_them():
@@ -66,3 +107,19 @@ def test_jupyter_gets_what_labkit_needs_to_attach(monkeypatch):
     assert settings.attached and settings.url == "http://jobmanager:8081"
     kafka = SERVICES["kafka"]["environment"]
     assert "INTERNAL://kafka:29092" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_a_python_job_for_an_attached_cluster_brings_flink_python_and_uses_the_clusters_python():
+    from labkit.cluster import AttachedCluster, LocalCluster
+    from labkit.distribution import flink_distribution
+    from labkit.jobs import remote_environment
+
+    def submitted(cluster, config=None) -> dict:
+        env = remote_environment(config, cluster)
+        return dict(env._j_stream_execution_environment.getConfiguration().toMap())
+
+    attached = submitted(AttachedCluster(LabSettings(rest_url="http://127.0.0.1:9")), {"pipeline.jars": "file:///opt/extra.jar"})
+    assert attached["pipeline.jars"].split(";") == [flink_distribution().python_jar.as_uri(), "file:///opt/extra.jar"]
+    assert "python.executable" not in attached  # the cluster's own (FLINK_PROPERTIES), not this machine's path
+    local = submitted(LocalCluster(LabSettings(name="compose-check")))
+    assert "pipeline.jars" not in local and local["python.executable"].endswith("python")  # lib/ has the jar

@@ -146,3 +146,51 @@ def test_03_4_wrong_checkpoint_calls_fail_with_what_to_change(healthy_cluster, a
     code = ("from pyflink.datastream import CheckpointingMode, ExternalizedCheckpointRetention\n"
             f"def my_checkpointing(env):\n    {answer}\n")
     fails("03", "03.4", says, code, p={"keys": 50})
+
+
+LIST_HEAD = ("from pyflink.common import Types\nfrom pyflink.datastream import KeyedProcessFunction\n"
+             "from pyflink.datastream.state import ListStateDescriptor\n")
+KEEPS_EVERYTHING = LIST_HEAD + """
+class LastThree(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.last = runtime_context.get_list_state(ListStateDescriptor("last-three", Types.LONG()))
+
+    def process_element(self, value, ctx):
+        if not list(self.last.get() or []):
+            ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
+        self.last.add(value)
+
+    def on_timer(self, timestamp, ctx):
+        yield f"{ctx.get_current_key()},{' '.join(map(str, self.last.get()))}"
+"""
+FIELD_NOT_STATE = LIST_HEAD + """
+class LastThree(KeyedProcessFunction):
+    def open(self, runtime_context):
+        self.last = []
+
+    def process_element(self, value, ctx):
+        if not self.last:
+            ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
+        self.last = (self.last + [value])[-3:]
+        ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
+
+    def on_timer(self, timestamp, ctx):
+        yield f"{ctx.get_current_key()},{' '.join(map(str, self.last))}"
+"""
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("code", [KEEPS_EVERYTHING, FIELD_NOT_STATE], ids=["appends without trimming", "a field, not state"])
+def test_01_4_a_list_that_grows_or_lives_on_self_is_not_each_keys_last_three(healthy_cluster, code):
+    fails("01", "01.4", "each key's last three values", code)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("answer, says", [
+    ("env.get_config().set_global_job_parameters({'pipeline.object-reuse': 'true', 'parallelism.default': '1'})",
+     "the job's (object reuse, parallelism)"),  # the tutorial's way: user parameters, read by nobody
+    ("env.set_parallelism(1)", "the job's (object reuse, parallelism)"),
+    ("env.set_object_reuse(True)", "has no attribute 'set_object_reuse'"),
+], ids=["global job parameters", "object reuse missing", "a method that does not exist"])
+def test_06_3_options_that_do_not_reach_the_job_fail(healthy_cluster, answer, says):
+    fails("06", "06.3", says, f"def my_job_setup(env):\n    {answer}\n")
