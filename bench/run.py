@@ -229,10 +229,11 @@ class Bench:
     def run(self) -> dict:
         print(f"benchmarks at size {self.size!r} in lab {os.environ['LABKIT_LAB']!r}", flush=True)
         cluster = self.cluster_start()
+        sections = (self.throughput, self.checkpoint_durations, self.recommender)
         try:
-            self.throughput(cluster)
-            self.checkpoint_durations(cluster)
-            self.recommender(cluster)
+            for number, section in enumerate(sections, 1):
+                print(f"[{number}/{len(sections)}] {section.__name__.replace('_', ' ')} ...", flush=True)
+                section(cluster)
         finally:
             lk.down()
         return {"size": self.size, "rows": self.rows,
