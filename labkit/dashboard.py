@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .errors import LabError
 from .metrics import MetricsSampler, sample
 from .settings import LabSettings
 
@@ -187,13 +188,13 @@ class LiveDashboard(LivePlot):
                  refresh: float = 1.0, title: str | None = None):
         unknown = set(panels) - set(PANELS)
         if unknown:
-            from .errors import LabError
             raise LabError(f"unknown dashboard panel(s) {sorted(unknown)}", hint=f"choose from {sorted(PANELS)}")
         self.sampler = sampler
         self.panels = tuple(panels)
         self.refresh = refresh
         self.title = title or f"job {sampler.job.name}"
         self.key = sampler.job.name
+        self.final_state: str | None = None
 
     def active(self) -> bool:
         return self.sampler.running
@@ -203,7 +204,8 @@ class LiveDashboard(LivePlot):
         fig = Figure(figsize=(11, 2.3 * len(self.panels)), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(len(self.panels), 1, sharex=True, squeeze=False)[:, 0]
-        fig.suptitle(f"{self.title} — {frame['job_state'].iloc[-1] if 'job_state' in frame else 'starting'}")
+        state = self.final_state or (frame["job_state"].iloc[-1] if "job_state" in frame else "starting")
+        fig.suptitle(f"{self.title} — {state}")
         for ax, key in zip(axes, self.panels):
             name, extract = PANELS[key]
             data, unit = extract(frame) if not frame.empty else (pd.DataFrame(), "")
@@ -243,6 +245,11 @@ class LiveDashboard(LivePlot):
         In a regression run (LABKIT_RUN_DIR set) the sampled metrics are also saved there as CSV.
         """
         save_metrics(self.sampler)
+        self.close()
+        try:  # the job's state now, not at the last sample: a job that finished says FINISHED
+            self.final_state = self.sampler.job.state()
+        except LabError:
+            pass
         return super().final()
 
 
