@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .errors import CheckFailed, LabError
+from .errors import CheckFailed, JobFailed, LabError
 
 
 def _fail(exercise: str, message: str, hint: str = "") -> None:
@@ -48,6 +48,24 @@ def require(exercise: str, condition: bool, failure: str, hint: str = "") -> Non
     :func:`check`, prints nothing when met, so "passed" is only said about the result."""
     if not condition:
         _fail(exercise, failure, hint)
+
+
+def run_answer(exercise: str, build, *, name: str, hint: str, config: dict | None = None, timeout: float = 300):
+    """Run a job built with the learner's code to its end; its handle. Code that fails while the
+    job is built (a missing method, a value Flink refuses) or a job that fails is a failed check
+    saying why, with ``hint``; labkit's own errors (an exercise not answered yet) pass through."""
+    from .jobs import submit
+    try:
+        job = submit(build, name=name, config=config)
+    except LabError:
+        raise
+    except Exception as error:
+        reason = error.java_exception.getMessage() if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"
+        _fail(exercise, f"building the job failed: {reason}", hint)
+    try:
+        return job.wait_finished(timeout)
+    except JobFailed:
+        _fail(exercise, f"the job failed: {job.root_cause()[:300]}", hint)
 
 
 def watermark_settings(strategy) -> dict:

@@ -88,10 +88,9 @@ class Cluster:
 
     def wait_until(self, condition, timeout: float, what: str) -> Overview:
         """Poll the cluster overview until ``condition(overview)`` holds."""
-        deadline = time.monotonic() + timeout
         last: Overview | str = "REST API never answered"
         with Waiting(what, timeout) as wait:
-            while time.monotonic() < deadline:
+            while not wait.expired:
                 self._check_alive()
                 try:
                     last = self.rest.overview()

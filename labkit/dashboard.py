@@ -245,7 +245,6 @@ class LiveDashboard(LivePlot):
         In a regression run (LABKIT_RUN_DIR set) the sampled metrics are also saved there as CSV.
         """
         save_metrics(self.sampler)
-        self.close()
         try:  # the job's state now, not at the last sample: a job that finished says FINISHED
             self.final_state = self.sampler.job.state()
         except LabError:

@@ -49,10 +49,10 @@ def write(folder: Path = DATA, full: bool = True) -> dict[str, list[Path]]:
     written = {}
     for dataset in DATASETS.values():
         lines = dataset.lines()
-        paths = [dataset.sample_file(folder)]
-        paths[0].write_text("\n".join(lines[:SAMPLE_LINES]) + "\n")
+        files = {dataset.sample_file(folder): lines[:SAMPLE_LINES]}
         if full:
-            paths.append(dataset.full_file(folder))
-            paths[1].write_text("\n".join(lines) + "\n")
-        written[dataset.name] = paths
+            files[dataset.full_file(folder)] = lines
+        for path, content in files.items():
+            path.write_text("\n".join(content) + "\n")
+        written[dataset.name] = list(files)
     return written

@@ -260,7 +260,6 @@ class JobHandle:
         return int(self._vertex(operator)["metrics"]["read-records"])
 
     def _wait(self, done: Callable[[dict], bool], timeout: float, what: str, poll: float = 0.3) -> dict:
-        deadline = time.monotonic() + timeout
         with Waiting(f"job {self.name} to be {what}", timeout) as wait:
             while True:
                 detail = self.detail()
@@ -271,7 +270,7 @@ class JobHandle:
                 if detail["state"] in TERMINAL_JOB_STATES:
                     raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
                                     hint="something cancelled or stopped it: `job.exceptions()` and `labkit status` tell more")
-                if time.monotonic() > deadline:
+                if wait.expired:
                     raise JobTimeout(f"job {self.name!r} not {what} after {timeout:.0f}s (state {detail['state']})")
                 wait.tick()
                 time.sleep(poll)
@@ -361,13 +360,12 @@ class JobHandle:
                                     "is a TaskManager with free slots running? `labkit status` shows it")
 
     def _wait_for_count(self, counter: str, count: int, timeout: float, what: str, hint: str) -> dict:
-        deadline = time.monotonic() + timeout
         with Waiting(f"{count} {what} of job {self.name}", timeout) as wait:
             while (stats := self.checkpoints())["counts"][counter] < count:
                 reached = stats["counts"][counter]
                 if self.state() in TERMINAL_JOB_STATES:
                     raise JobFailed(f"job {self.name!r} ended after {reached} of {count} {what}")
-                if time.monotonic() > deadline:
+                if wait.expired:
                     raise JobTimeout(f"job {self.name!r}: {reached} of {count} {what} after {timeout:.0f}s", hint=hint)
                 wait.tick()
                 time.sleep(0.3)
@@ -387,9 +385,8 @@ class JobHandle:
         return location
 
     def _await_savepoint(self, trigger: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
         with Waiting(f"the savepoint of job {self.name}", timeout) as wait:
-            while time.monotonic() < deadline:
+            while not wait.expired:
                 status = self.rest.savepoint_status(self.job_id, trigger)
                 if status["status"] == "COMPLETED":
                     if "failure_cause" in status:

@@ -75,6 +75,7 @@ class MetricsSampler:
         self._t0 = 0.0
         self._lock = threading.Lock()
         self._names: dict[str, list[str]] = {}
+        self._order: list[str] = []  # vertex labels in the job's topological order
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> "MetricsSampler":
@@ -127,6 +128,7 @@ class MetricsSampler:
         detail = rest.job(job_id)
         row: dict = {"t": round(time.monotonic() - self._t0, 3), "wall": time.time(), "job_state": detail["state"]}
         if detail["state"] == "RUNNING":
+            self._order = [Vertex(v["id"], v["name"]).label for v in detail["vertices"]]
             for v in detail["vertices"]:
                 vertex = Vertex(v["id"], v["name"])
                 wanted = self._available(vertex)
@@ -163,7 +165,13 @@ class MetricsSampler:
     def frame(self) -> pd.DataFrame:
         with self._lock:
             rows = list(self.rows)
-        return pd.DataFrame(rows).set_index("t") if rows else pd.DataFrame()
+        if not rows:
+            return pd.DataFrame()
+        frame = pd.DataFrame(rows).set_index("t")
+        # Columns appear as each vertex's metrics register, not in pipeline order: put the vertices'
+        # columns in the job's order (after the job-wide ones), so "upstream" reads left to right.
+        position = {label: i for i, label in enumerate(self._order)}
+        return frame[sorted(frame.columns, key=lambda column: position.get(column.rpartition(".")[0], -1))]
 
 
 def sample(job, interval: float = 1.0, **kwargs) -> MetricsSampler:

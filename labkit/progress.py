@@ -15,7 +15,8 @@ SHOW_AFTER_S = 2.0
 
 
 class Waiting:
-    """``with Waiting("the job to finish", at_most=300) as wait: ... wait.tick() ...`` in a poll loop."""
+    """``with Waiting("the job to finish", at_most=300) as wait:`` then, in the poll loop,
+    ``if wait.expired: raise ...`` and ``wait.tick()``."""
 
     def __init__(self, what: str, at_most: float):
         self.what = what
@@ -25,6 +26,10 @@ class Waiting:
 
     def __enter__(self) -> "Waiting":
         return self
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() - self.started > self.at_most
 
     def tick(self) -> None:
         elapsed = time.monotonic() - self.started
