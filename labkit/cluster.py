@@ -123,6 +123,9 @@ class Cluster:
         """Around an operation that may crash a TaskManager: here, nothing to watch."""
         yield
 
+    def replace_lost_taskmanagers(self) -> None:
+        """Nothing to replace on a cluster someone else runs."""
+
     def taskmanager_stdout(self, lines: int = 50) -> str:
         self._unsupported("reading the TaskManager's stdout file")
 
@@ -153,6 +156,8 @@ class LocalCluster(Cluster):
         super().__init__(settings)
         self.dist = flink_distribution()
         self._starting = False  # while up() runs: a vanished JobManager fails fast
+        self._watched: tuple[set[int], str] | None = None  # TaskManagers before a cancel, and which
+        self._guarding = False
 
     # --- processes ----------------------------------------------------------------------
     def processes(self) -> list[LabProcess]:
@@ -162,7 +167,7 @@ class LocalCluster(Cluster):
             try:
                 if proc.pid == os.getpid() or proc.environ().get(LAB_MARKER) != marker:
                     continue
-                found.append(LabProcess(proc.pid, _role(proc.info["cmdline"] or [])))
+                found.append(LabProcess(proc.pid, _role(proc.info["cmdline"] or [], _parent_cmdline(proc))))
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         return found
@@ -192,6 +197,7 @@ class LocalCluster(Cluster):
                                    hint="cluster options need a restart: call up(restart=True) or `labkit up --restart`")
                 self.down()
             else:
+                self._start_worker_server()
                 if not self._pids("taskmanager"):
                     self.start_taskmanager()
                 self.wait_ready(taskmanagers=1, timeout=timeout)
@@ -200,6 +206,7 @@ class LocalCluster(Cluster):
         self._prepare_lab_dir(wanted)
         self._starting = True
         try:
+            self._start_worker_server()
             starters = [self._script("jobmanager.sh", "start", java=java),
                         self._script("taskmanager.sh", "start", java=java)]
             for starter in starters:
@@ -211,6 +218,38 @@ class LocalCluster(Cluster):
         finally:
             self._starting = False
         return self
+
+    @property
+    def worker_python(self) -> str:
+        """The ``python.executable`` of this lab's jobs: forked workers (see ``worker_server.py``)
+        unless ``LABKIT_FORK_WORKERS=0``, or the socket's path is too long for the system."""
+        s = self.settings
+        if s.fork_workers and len(str(self._worker_socket)) < 100:
+            return str(s.lab_dir / "bin" / "python-worker")
+        return lab_python()
+
+    @property
+    def _worker_socket(self) -> Path:
+        return self.settings.run_dir / "worker-server.sock"
+
+    def _start_worker_server(self) -> None:
+        """The process the Python workers are forked from, and the launcher the TaskManager runs."""
+        if self.worker_python == lab_python():
+            return
+        pid_file = self.settings.run_dir / "worker-server.pid"
+        if pid_file.exists() and pid_file.read_text().strip() in {str(p) for p in self._pids("worker-server")}:
+            return
+        here = Path(__file__).resolve().parent
+        launcher = Path(self.worker_python)
+        launcher.parent.mkdir(parents=True, exist_ok=True)
+        launcher.write_text(
+            "#!/usr/bin/env bash\n"
+            f"# Written by labkit: lab {self.settings.name!r} forks its Python workers from {here / 'worker_server.py'}.\n"
+            f'exec "{lab_python()}" -IS "{here / "worker_launch.py"}" "{self._worker_socket}" "{lab_python()}" "$@"\n')
+        launcher.chmod(0o755)
+        subprocess.run([lab_python(), "-I", str(here / "worker_server.py"), str(self._worker_socket), str(pid_file)],
+                       env=self._env(find_java()), cwd=self.settings.lab_dir, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, timeout=30)
 
     def down(self, timeout: float = 15) -> list[int]:
         """Stop every process of this lab (JVMs and Python workers); returns the pids stopped."""
@@ -232,6 +271,8 @@ class LocalCluster(Cluster):
         pids = self._pids("taskmanager")
         if not pids:
             raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running")
+        if not self._guarding:
+            self._watched = None  # killed on purpose: not a crash to repair
         tm = psutil.Process(pids[index])
         victims = [tm] + tm.children(recursive=True)
         for proc in victims:
@@ -240,17 +281,30 @@ class LocalCluster(Cluster):
         return tm.pid
 
     @contextmanager
-    def replacing_lost_taskmanagers(self, during: str, grace: float = 1.5):
-        """Replace any TaskManager that dies during the block (or ``grace`` seconds after it)."""
-        before = set(self._pids("taskmanager"))
-        yield
-        time.sleep(grace)
-        lost = before - set(self._pids("taskmanager"))
-        for pid in lost:
+    def replacing_lost_taskmanagers(self, during: str):
+        """Replace any TaskManager that dies during the block, or after it until the next job is
+        submitted (the crash can come a moment after the job reports CANCELED)."""
+        self.replace_lost_taskmanagers()
+        self._watched = (set(self._pids("taskmanager")), during)
+        self._guarding = True
+        try:
+            yield
+        finally:
+            self._guarding = False
+        self.replace_lost_taskmanagers(keep_watching=True)
+
+    def replace_lost_taskmanagers(self, keep_watching: bool = False) -> None:
+        """Start a replacement for every TaskManager lost since the last guarded operation."""
+        if self._watched is None:
+            return
+        before, during = self._watched
+        alive = set(self._pids("taskmanager"))
+        for pid in before - alive:
             warnings.warn(f"the TaskManager (pid {pid}) crashed while {during}: a known PyFlink 2.3 bug "
                           "(AbstractExternalPythonFunctionOperator.close: 'Reference count must not be "
-                          "negative'). labkit started a replacement.", stacklevel=3)
+                          "negative'). labkit started a replacement.", stacklevel=4)
             self.start_taskmanager()
+        self._watched = (set(self._pids("taskmanager")), during) if keep_watching else None
 
     def start_taskmanager(self, wait: bool = True, timeout: float = 90) -> None:
         """Start one more TaskManager (a replacement after a kill, or a second one to scale out)."""
@@ -316,10 +370,13 @@ class LocalCluster(Cluster):
             "env.java.opts.taskmanager": f"-Djava.io.tmpdir={s.tmp_dir}",
             # REST metrics refresh every 10 s by default: far too slow for live plots.
             "metrics.fetcher.update-interval": 1000,
+            # REST answers from a job's snapshot up to this old (default 3 s): every wait for a job
+            # to run, finish or cancel would lose that much.
+            "web.refresh-interval": 500,
             "web.checkpoints.history": 100,
             # Notice a dead TaskManager in seconds rather than Flink's 50 s, so recovery is watchable.
             "heartbeat.interval": 1000, "heartbeat.timeout": 8000,
-            "python.executable": lab_python(), "python.client.executable": lab_python(),
+            "python.executable": self.worker_python, "python.client.executable": lab_python(),
             # Thread mode: the TaskManager's embedded interpreter must see this venv's packages,
             # and pemja must be loaded once, by the parent class loader (FLINK-37727).
             "python.pythonpath": site_packages,
@@ -381,8 +438,10 @@ def port_owner(port: int) -> str | None:
     return "another process"
 
 
-def _role(cmdline: list[str]) -> str:
+def _role(cmdline: list[str], parent_cmdline: list[str] = ()) -> str:
     joined = " ".join(cmdline)
+    if "worker_server.py" in joined:  # the server, or a worker forked from it
+        return "python-worker" if "worker_server.py" in " ".join(parent_cmdline) else "worker-server"
     if "StandaloneSessionClusterEntrypoint" in joined:
         return "jobmanager"
     if "TaskManagerRunner" in joined:
@@ -390,6 +449,14 @@ def _role(cmdline: list[str]) -> str:
     if "python" in (cmdline[0] if cmdline else "") or "beam_boot" in joined or "pyflink" in joined:
         return "python-worker"
     return "other"
+
+
+def _parent_cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        parent = proc.parent()
+        return parent.cmdline() if parent else []
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
 
 
 def _signal(proc: psutil.Process, sig: int) -> None:

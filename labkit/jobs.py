@@ -81,7 +81,7 @@ def remote_environment(config: dict | None = None, cluster=None):
         # and, on the official image, no flink-python in lib/: the job brings the client's jar.
         settings["pipeline.jars"] = [flink_distribution().python_jar.as_uri()]
     else:
-        settings["python.executable"] = lab_python()
+        settings["python.executable"] = cluster.worker_python
     for key, value in (config or {}).items():
         if key == "pipeline.jars" and "pipeline.jars" in settings:
             extra = value.split(";") if isinstance(value, str) else list(value)
@@ -145,6 +145,7 @@ def submit(build: Callable, *, name: str, config: dict | None = None, restore_fr
         config["execution.state-recovery.ignore-unclaimed-state"] = allow_non_restored_state
     if replace:
         cancel_jobs_named(name, cluster)
+    cluster.replace_lost_taskmanagers()
     if "output" not in params and "output" in inspect.signature(build).parameters:
         params["output"] = output_dir(name, cluster=cluster)  # emptied after the job it replaces stopped
     env = remote_environment(config, cluster)
@@ -168,6 +169,7 @@ def submit_sql(statements: list[str], *, name: str, config: dict | None = None, 
     config["pipeline.name"] = name
     if replace:
         cancel_jobs_named(name, cluster)
+    cluster.replace_lost_taskmanagers()
     env = remote_environment(config, cluster)
     t_env = StreamTableEnvironment.create(env)
     if prepare:

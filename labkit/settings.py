@@ -6,6 +6,8 @@ LABKIT_HOME          parent folder of all labs (default ~/.flink-state-lab)
 LABKIT_LAB           lab name, one folder and one cluster per name (default "default")
 LABKIT_PORT_OFFSET   added to every fixed port, so several labs run side by side
 LABKIT_SLOTS         task slots per TaskManager (default 4)
+LABKIT_FORK_WORKERS  0: start every Python worker as a fresh interpreter instead of forking it
+                     from a process that has imported PyFlink (labkit/worker_server.py)
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ class LabSettings:
     rest_url: str | None = None
     web_ui_url: str | None = None   # the Web UI as a browser reaches it, when that is not rest_url
     extra_config: dict = field(default_factory=dict)
+    fork_workers: bool = True       # Python workers forked from a process that imported PyFlink
     # how this process runs the chapters, not the cluster:
     headless: bool = False          # no one watching (papermill and CI runs): dashboards draw no widgets
     size: str | None = None         # the size every chapter runs at, whatever its parameters cell says
@@ -77,6 +80,7 @@ class LabSettings:
             home=Path(os.environ.get("LABKIT_HOME", str(Path.home() / ".flink-state-lab"))),
             port_offset=_env_int("LABKIT_PORT_OFFSET", 0),
             slots=_env_int("LABKIT_SLOTS", 4),
+            fork_workers=os.environ.get("LABKIT_FORK_WORKERS", "1").lower() not in ("0", "false", "no"),
             rest_url=os.environ.get("LABKIT_REST_URL") or None,
             web_ui_url=os.environ.get("LABKIT_WEB_UI_URL") or None,
             headless=_env_flag("LABKIT_HEADLESS"),

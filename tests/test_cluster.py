@@ -279,3 +279,47 @@ def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healt
     assert len(alive) == 1 and lost not in alive
     healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1 and o["slots_total"] >= 4, 60,
                                "the replacement TaskManager to register")
+
+
+def _workers_of(cluster) -> list:
+    import psutil
+    servers = [p.pid for p in cluster.processes() if p.role == "worker-server"]
+    return [p for p in cluster.processes() if p.role == "python-worker" and psutil.Process(p.pid).ppid() in servers]
+
+
+def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_launcher(healthy_cluster):
+    import psutil
+
+    job = count_job("t-forked", records=10**9, keys=10, rate=500, config={"parallelism": 1})
+    job.wait_running()
+    deadline = time.monotonic() + 30
+    while not (forked := _workers_of(healthy_cluster)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert forked, healthy_cluster.processes()
+    launchers = [p for p in psutil.process_iter(["cmdline"]) if "worker_launch.py" in " ".join(p.info["cmdline"] or [])
+                 and p.environ().get("LABKIT_LAB_DIR") == str(healthy_cluster.settings.lab_dir)]
+    assert len(launchers) == len(forked)  # one stand-in in the TaskManager per forked worker
+    victim = launchers[0]
+    child_pids = {p.pid for p in forked}
+    victim.kill()
+    gone = lambda: len(child_pids - {p.pid for p in _workers_of(healthy_cluster)}) >= 1
+    deadline = time.monotonic() + 15
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert gone(), "a forked worker outlived the launcher that stood for it"
+    job.cancel()
+
+
+def test_without_the_worker_server_jobs_start_fresh_interpreters_and_up_brings_it_back(healthy_cluster):
+    import psutil
+
+    servers = [p.pid for p in healthy_cluster.processes() if p.role == "worker-server"]
+    assert len(servers) == 1
+    server = psutil.Process(servers[0])
+    server.kill()
+    server.wait(10)
+    job = count_job("t-unforked", records=3_000, keys=7, config={"parallelism": 1})
+    job.wait_finished(180)
+    assert kc.read_counts(job.output) == kc.expected_counts(3_000, 7)
+    lk.up()
+    assert len([p for p in healthy_cluster.processes() if p.role == "worker-server"]) == 1

@@ -121,5 +121,7 @@ def test_a_python_job_for_an_attached_cluster_brings_flink_python_and_uses_the_c
     attached = submitted(AttachedCluster(LabSettings(rest_url="http://127.0.0.1:9")), {"pipeline.jars": "file:///opt/extra.jar"})
     assert attached["pipeline.jars"].split(";") == [flink_distribution().python_jar.as_uri(), "file:///opt/extra.jar"]
     assert "python.executable" not in attached  # the cluster's own (FLINK_PROPERTIES), not this machine's path
-    local = submitted(LocalCluster(LabSettings(name="compose-check")))
-    assert "pipeline.jars" not in local and local["python.executable"].endswith("python")  # lib/ has the jar
+    local_cluster = LocalCluster(LabSettings(name="compose-check"))
+    local = submitted(local_cluster)
+    assert "pipeline.jars" not in local  # lib/ has the jar
+    assert local["python.executable"] == local_cluster.worker_python and local_cluster.worker_python.endswith("python-worker")
