@@ -5,6 +5,8 @@
 What it measures (the issue's targets in brackets):
 
   cluster start        labkit's cluster from stopped to all slots registered        [<= 8 s]
+  job start            a Python job from submit to every task running, with workers forked
+                       from labkit's worker server and with fresh interpreters (median of runs)
   throughput           each chapter pipeline under PyFlink's and the lab's defaults,
                        and the JVM-only Flink SQL equivalent (the ceiling)           [lab >= 1/10 of JVM]
   latency              creation-to-count p50/p99 of a paced keyed job (lab defaults)
@@ -43,6 +45,7 @@ import psutil  # noqa: E402
 
 import labkit as lk  # noqa: E402
 from labkit import checkpoints  # noqa: E402
+from labkit.distribution import lab_python  # noqa: E402
 from labkit.recommender import clickstream, evaluate, runs  # noqa: E402
 from labkit.pipelines import keyed_count as kc  # noqa: E402
 from labkit.recommender import pipeline as rp  # noqa: E402
@@ -53,10 +56,10 @@ from labkit.recommender.model import PopularityBaseline, Recommender  # noqa: E4
 SIZES = {
     # records per Python run under the lab's defaults / PyFlink's (which are ~20x slower), JVM records,
     # seconds of each paced checkpoint run and of each sampling-overhead window
-    "tiny": dict(records=20_000, default_records=3_000, sql_records=500_000, keys=100, latency_rate=1_000,
+    "tiny": dict(start_runs=1, records=20_000, default_records=3_000, sql_records=500_000, keys=100, latency_rate=1_000,
                  latency_records=3_000, checkpoint_seconds=10, overhead_seconds=5,
                  rec_users=60, rec_rate=500, rec_seconds=12),
-    "full": dict(records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
+    "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
                  latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
                  rec_users=1500, rec_rate=1000, rec_seconds=30),
 }
@@ -124,6 +127,28 @@ class Bench:
         cluster = lk.up()
         self.record("cluster", "cluster start to ready (s)", time.monotonic() - started, "s")
         return cluster
+
+    def job_start(self, cluster):
+        """The count per key at parallelism 2 (four Python workers) from submit to running, taken in
+        turns with forked workers and with fresh interpreters (``python.executable`` per job), after
+        one run of each that is not counted (the first jobs on a new cluster wait for its JIT)."""
+        pythons = {"forked workers": cluster.worker_python, "fresh interpreters": lab_python()}
+        starts = {label: [] for label in pythons}
+        for run in range(self.p["start_runs"] + 1):
+            order = list(pythons) if run % 2 else list(reversed(pythons))
+            for label in order:
+                started = time.monotonic()
+                job = lk.submit(kc.build, name=f"bench-start-{run}", config=lk.job_config(**{"python.executable": pythons[label]}),
+                                records=10**9, keys=self.p["keys"], rate=1_000)
+                job.wait_running()
+                if run:
+                    starts[label].append(time.monotonic() - started)
+                job.cancel()
+        median = {label: self.record("job start", f"submit to running, count per key p2, {label} (s)",
+                                     statistics.median(values), "s", runs=values)
+                  for label, values in starts.items()}
+        self.record("job start", "job start, fresh interpreters / forked workers",
+                    median["fresh interpreters"] / median["forked workers"], "x")
 
     def throughput(self, cluster):
         p = self.p
@@ -229,7 +254,7 @@ class Bench:
     def run(self) -> dict:
         print(f"benchmarks at size {self.size!r} in lab {os.environ['LABKIT_LAB']!r}", flush=True)
         cluster = self.cluster_start()
-        sections = (self.throughput, self.checkpoint_durations, self.recommender)
+        sections = (self.job_start, self.throughput, self.checkpoint_durations, self.recommender)
         try:
             for number, section in enumerate(sections, 1):
                 print(f"[{number}/{len(sections)}] {section.__name__.replace('_', ' ')} ...", flush=True)

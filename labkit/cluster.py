@@ -206,12 +206,14 @@ class LocalCluster(Cluster):
         self._prepare_lab_dir(wanted)
         self._starting = True
         try:
-            self._start_worker_server()
             starters = [self._script("jobmanager.sh", "start", java=java),
                         self._script("taskmanager.sh", "start", java=java)]
             for starter in starters:
                 starter.wait(timeout=60)
             self.wait_ready(taskmanagers=1, slots=self.settings.slots, timeout=timeout)
+            # after the JVMs: its imports would slow their start, and a worker that comes before the
+            # server is listening starts as a fresh interpreter
+            self._start_worker_server()
         except BaseException:
             self.down()
             raise

@@ -51,6 +51,9 @@ class UserEvent:
 
 
 _FIELDS = {"user_id": str, "item_id": str, "event_type": str, "timestamp": int, "session_id": str}
+_IDS = ("user_id", "item_id", "session_id")
+# The jobs write ids into text lines whose fields these separate.
+OUTPUT_SEPARATORS = frozenset(",|")
 
 
 # The latest event time the lab accepts: the end of year 9999 (Java's Instant and date formats end
@@ -76,6 +79,9 @@ def parse_event(line: str) -> UserEvent:
         value = data[name]
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not _encodable(value)):
             raise MalformedEvent(f"bad-{name}", line)
+    for name in _IDS:
+        if not _one_field(data[name]):
+            raise MalformedEvent(f"bad-{name}", line)
     if data["event_type"] not in EVENT_TYPES:
         raise MalformedEvent("unknown-event_type", line)
     if data["timestamp"] < 10**12:  # seconds instead of ms: the seed's unit bug
@@ -96,6 +102,12 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _one_field(text: str) -> bool:
+    """An id a job can write as one field of one output line: printable (no line breaks or control
+    characters) and free of the outputs' separators."""
+    return text.isprintable() and not OUTPUT_SEPARATORS.intersection(text)
 
 
 def _plain_seq(seq) -> bool:

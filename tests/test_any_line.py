@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import labkit as lk
-from labkit.data import EVENT_TYPES, MAX_TIMESTAMP_MS, parse_event
+from labkit.data import EVENT_TYPES, MAX_TIMESTAMP_MS, OUTPUT_SEPARATORS, parse_event
 from labkit.errors import MalformedEvent
 from labkit.pipelines import event_counts
 
@@ -22,7 +22,7 @@ json_values = st.recursive(
 # values near the valid ones: right types, wrong ranges, separators and escapes in the ids
 near_valid = st.one_of(
     st.text(alphabet=st.characters(codec=None), max_size=12),
-    st.sampled_from([*EVENT_TYPES, "VIEW", "", "hover", ",", "|", "\n", '"', "ü", "\ud800"]),
+    st.sampled_from([*EVENT_TYPES, "VIEW", "", "hover", ",", "|", "\n", "a\u2028b", "\x85", '"', "ü", "\ud800"]),
     st.integers(min_value=-2**70, max_value=2**70),
     st.sampled_from([0, 10**12 - 1, 10**12, MAX_TIMESTAMP_MS, MAX_TIMESTAMP_MS + 1, 2**63 - 1, 2**63]),
     json_values)
@@ -39,7 +39,10 @@ def outcome(line):
 
 def assert_carriable(event) -> None:
     for name in ("user_id", "item_id", "event_type", "session_id"):
-        getattr(event, name).encode("utf-8")  # the sinks and key serializers write UTF-8
+        text = getattr(event, name)
+        text.encode("utf-8")  # the sinks and key serializers write UTF-8
+        # one field of one output line: the readers split lines, then fields
+        assert len(f"x{text}x".splitlines()) == 1 and not OUTPUT_SEPARATORS.intersection(text), repr(text)
     assert 10**12 <= event.timestamp <= MAX_TIMESTAMP_MS < 2**63
     assert isinstance(event.metadata, dict)
 

@@ -68,6 +68,50 @@ def test_04_3_checks_the_bound_and_the_idleness_not_just_the_type():
               strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)).with_idleness(Duration.of_seconds(5)))
 
 
+def test_02_1_a_builder_that_was_never_built_is_not_a_ttl_config():
+    from pyflink.common import Time
+    from pyflink.datastream.state import StateTtlConfig
+    says = fails("02", "02.1", "not a StateTtlConfig",
+                 my_ttl=StateTtlConfig.new_builder(Time.seconds(2)).set_update_type(StateTtlConfig.UpdateType.OnReadAndWrite))
+    assert ".build()" in says
+
+
+def test_03_3_the_slowest_checkpoint_is_the_longest_completed_one_not_the_newest_or_a_failed_one():
+    history = [{"id": 7, "status": "FAILED", "end_to_end_duration": 9000},
+               {"id": 6, "status": "COMPLETED", "end_to_end_duration": 150},
+               {"id": 5, "status": "COMPLETED", "end_to_end_duration": 2400},
+               {"id": 4, "status": "COMPLETED", "end_to_end_duration": 300}]
+    payload = {"history": history}
+    fails("03", "03.3", "the slowest checkpoint's id", payload=payload, slowest_id=7)  # the failed one ran longest
+    fails("03", "03.3", "the slowest checkpoint's id", payload=payload, slowest_id=6)  # the newest
+    run_check("03", "03.3", payload=payload, slowest_id=5)
+
+
+def test_04_1_a_bound_against_the_previous_event_not_the_newest_fails_before_any_job():
+    from labkit.pipelines import windows
+    calm = windows.out_of_order_stream(seed=1, late_fraction=0.0, max_delay_ms=45_000, malformed_fraction=0.0)
+    stamps = [e.timestamp for e in calm.events]
+    previous_only = max(a - b for a, b in zip(stamps, stamps[1:]))
+    fails("04", "04.1", "the bound (ms)", calm=calm, bound_ms=previous_only)
+
+
+def _cell(chapter: str, defines: str) -> str:
+    notebook = nbformat.read(find_chapter(chapter), as_version=4)
+    return next(c.source for c in notebook.cells if c.cell_type == "code" and defines in c.source)
+
+
+def test_05_1_options_other_than_the_bundle_fail_before_any_job():
+    fails("05", "05.1", "unexpected options ['execution.buffer-timeout.interval']", code=_cell("05", "def bundles"),
+          p={"keys": 10, "seconds": 1, "probe_rate": 1, "probe_records": 1, "sql_records": 1},
+          my_bundles={"python.fn-execution.bundle.size": 20_000, "execution.buffer-timeout.interval": "10ms"})
+
+
+def test_07_2_changing_more_than_the_two_knobs_fails_before_any_job():
+    from labkit.recommender.model import RecConfig
+    fails("07", "07.2", "change only half_life_hours and profile_weight",
+          my_config=RecConfig(half_life_hours=1, profile_weight=8.0, top_k=20))
+
+
 def _stage_frame(backpressured: dict[str, float]) -> pd.DataFrame:
     columns = {}
     for task, value in backpressured.items():
@@ -194,3 +238,23 @@ def test_01_4_a_list_that_grows_or_lives_on_self_is_not_each_keys_last_three(hea
 ], ids=["global job parameters", "object reuse missing", "a method that does not exist"])
 def test_06_3_options_that_do_not_reach_the_job_fail(healthy_cluster, answer, says):
     fails("06", "06.3", says, f"def my_job_setup(env):\n    {answer}\n")
+
+
+@pytest.mark.cluster
+def test_02_2_a_prediction_that_misses_the_one_stale_read_fails_on_the_cluster(healthy_cluster):
+    from labkit.pipelines import ttl
+    script = ttl.keep_alive_script(2_000)
+    final, again = sorted({command.at_ms for command in script})[-2:]
+    never_stale = {(final, "reader"): "value", (final, "idle"): None, (again, "reader"): "value", (again, "idle"): None}
+    fails("02", "02.2", "your prediction", script=script, final=final, again=again, p={"ttl_ms": 2_000},
+          my_prediction=never_stale)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("rule, says", [
+    ("return 'empty-user_id' if not event.user_id else None", "malformed lines counted by reason"),  # '  ' gets through
+    ("return 'blank-user' if not event.user_id.strip() else None", "malformed lines counted by reason"),
+], ids=["without strip", "another reason's name"])
+def test_07_1_a_rule_that_misses_padded_ids_or_names_its_reason_differently_fails(healthy_cluster, rule, says):
+    answer = f"def my_rule(event):\n    {rule}\n\nmy_checks = [my_rule]\n"
+    fails("07", "07.1", says, code=_cell("07", "ex1_stream =") + "\n" + answer)
