@@ -206,8 +206,8 @@ class LocalCluster(Cluster):
         self._prepare_lab_dir(wanted)
         self._starting = True
         try:
-            starters = [self._script("jobmanager.sh", "start", java=java),
-                        self._script("taskmanager.sh", "start", java=java)]
+            starters = [self._script("jobmanager.sh", "start", java=java, record_classes=True),
+                        self._script("taskmanager.sh", "start", java=java, record_classes=True)]
             for starter in starters:
                 starter.wait(timeout=60)
             self.wait_ready(taskmanagers=1, slots=self.settings.slots, timeout=timeout)
@@ -347,10 +347,26 @@ class LocalCluster(Cluster):
         env.pop("FLINK_HOME", None)
         return env
 
-    def _script(self, name: str, *args: str, java) -> subprocess.Popen:
-        return subprocess.Popen(["bash", str(self.dist.bin / name), *args], env=self._env(java),
+    def _script(self, name: str, *args: str, java, record_classes: bool = False) -> subprocess.Popen:
+        env = self._env(java)
+        sharing = self._class_sharing(name.removesuffix(".sh"), java, record_classes)
+        if sharing:
+            env["JVM_ARGS"] = f"{env.get('JVM_ARGS', '')} {sharing}".strip()
+        return subprocess.Popen(["bash", str(self.dist.bin / name), *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
+
+    def _class_sharing(self, role: str, java, record: bool) -> str | None:
+        """JVM flags that load Flink's classes from an archive the lab's first JVM of this role wrote
+        when it stopped (class data sharing): parsing and verifying them is much of a JVM's start.
+        A JVM that finds the archive unusable (another JDK or Flink) warns and loads them as usual."""
+        archive = self.settings.lab_dir / "cds" / f"{role}-flink{self.dist.version}-java{java.version}.jsa"
+        if archive.exists():
+            return f"-XX:SharedArchiveFile={archive}"
+        if record:
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            return f"-XX:ArchiveClassesAtExit={archive}"
+        return None
 
     def _cluster_config(self) -> dict:
         s = self.settings
@@ -378,6 +394,8 @@ class LocalCluster(Cluster):
             "web.checkpoints.history": 100,
             # Notice a dead TaskManager in seconds rather than Flink's 50 s, so recovery is watchable.
             "heartbeat.interval": 1000, "heartbeat.timeout": 8000,
+            # A TaskManager that starts before the JobManager listens retries after this (default 10 s).
+            "cluster.registration.error-delay": 500,
             "python.executable": self.worker_python, "python.client.executable": lab_python(),
             # Thread mode: the TaskManager's embedded interpreter must see this venv's packages,
             # and pemja must be loaded once, by the parent class loader (FLINK-37727).
