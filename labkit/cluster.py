@@ -225,10 +225,11 @@ class LocalCluster(Cluster):
     def worker_python(self) -> str:
         """The ``python.executable`` of this lab's jobs: forked workers (see ``worker_server.py``)
         unless ``LABKIT_FORK_WORKERS=0``, or the socket's path is too long for the system."""
-        s = self.settings
-        if s.fork_workers and len(str(self._worker_socket)) < 100:
-            return str(s.lab_dir / "bin" / "python-worker")
-        return lab_python()
+        return str(self.settings.lab_dir / "bin" / "python-worker") if self._forks_workers else lab_python()
+
+    @property
+    def _forks_workers(self) -> bool:
+        return self.settings.fork_workers and len(str(self._worker_socket)) < 100  # unix socket path limit
 
     @property
     def _worker_socket(self) -> Path:
@@ -236,7 +237,7 @@ class LocalCluster(Cluster):
 
     def _start_worker_server(self) -> None:
         """The process the Python workers are forked from, and the launcher the TaskManager runs."""
-        if self.worker_python == lab_python():
+        if not self._forks_workers:
             return
         pid_file = self.settings.run_dir / "worker-server.pid"
         if pid_file.exists() and pid_file.read_text().strip() in {str(p) for p in self._pids("worker-server")}:

@@ -39,8 +39,9 @@ def inside(root: Path, path: Path) -> Path:
     return resolved
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+def _env_flag(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name, "")
+    return raw.lower() in ("1", "true", "yes") if raw else default
 
 
 def _env_int(name: str, default: int) -> int:
@@ -80,7 +81,7 @@ class LabSettings:
             home=Path(os.environ.get("LABKIT_HOME", str(Path.home() / ".flink-state-lab"))),
             port_offset=_env_int("LABKIT_PORT_OFFSET", 0),
             slots=_env_int("LABKIT_SLOTS", 4),
-            fork_workers=os.environ.get("LABKIT_FORK_WORKERS", "1").lower() not in ("0", "false", "no"),
+            fork_workers=_env_flag("LABKIT_FORK_WORKERS", default=True),
             rest_url=os.environ.get("LABKIT_REST_URL") or None,
             web_ui_url=os.environ.get("LABKIT_WEB_UI_URL") or None,
             headless=_env_flag("LABKIT_HEADLESS"),

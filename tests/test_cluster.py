@@ -5,11 +5,12 @@ import socket
 import time
 from dataclasses import replace
 
+import psutil
 import pytest
 
 import labkit as lk
 from labkit import cli
-from labkit.cluster import AttachedCluster, LocalCluster
+from labkit.cluster import LAB_MARKER, AttachedCluster, LocalCluster
 from labkit.errors import ClusterNotReady
 from labkit.pipelines import keyed_count as kc
 
@@ -282,14 +283,11 @@ def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healt
 
 
 def _workers_of(cluster) -> list:
-    import psutil
     servers = [p.pid for p in cluster.processes() if p.role == "worker-server"]
     return [p for p in cluster.processes() if p.role == "python-worker" and psutil.Process(p.pid).ppid() in servers]
 
 
 def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_launcher(healthy_cluster):
-    import psutil
-
     job = count_job("t-forked", records=10**9, keys=10, rate=500, config={"parallelism": 1})
     job.wait_running()
     deadline = time.monotonic() + 30
@@ -297,7 +295,7 @@ def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_lau
         time.sleep(0.3)
     assert forked, healthy_cluster.processes()
     launchers = [p for p in psutil.process_iter(["cmdline"]) if "worker_launch.py" in " ".join(p.info["cmdline"] or [])
-                 and p.environ().get("LABKIT_LAB_DIR") == str(healthy_cluster.settings.lab_dir)]
+                 and p.environ().get(LAB_MARKER) == str(healthy_cluster.settings.lab_dir)]
     assert len(launchers) == len(forked)  # one stand-in in the TaskManager per forked worker
     victim = launchers[0]
     child_pids = {p.pid for p in forked}
@@ -311,8 +309,6 @@ def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_lau
 
 
 def test_without_the_worker_server_jobs_start_fresh_interpreters_and_up_brings_it_back(healthy_cluster):
-    import psutil
-
     servers = [p.pid for p in healthy_cluster.processes() if p.role == "worker-server"]
     assert len(servers) == 1
     server = psutil.Process(servers[0])
