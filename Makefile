@@ -27,7 +27,7 @@ lab-headless: setup
 # Each chapter executes once (tests/test_notebooks.py), with its exercise checks, its measured
 # claims and where its student copy stops; the slowest tests are listed at the end.
 test: setup browser
-	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=25 tests
+	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=40 tests
 
 # The chapters as nbval runs them (lax: committed notebooks have no outputs to compare), at CI
 # size in a lab of their own. Not part of `make test`, which already runs every chapter once.

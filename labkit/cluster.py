@@ -175,6 +175,22 @@ class LocalCluster(Cluster):
     def _pids(self, role: str) -> list[int]:
         return sorted(p.pid for p in self.processes() if p.role == role)
 
+    def live_taskmanagers(self, settle_s: float = 20) -> list[int]:
+        """The pids of the TaskManagers that are up, leaving out one that has crashed and is still
+        exiting: it leaves the cluster at once, but its JVM takes seconds to go (longest for the
+        lab's first TaskManager, which writes the class archive at exit). Waits up to ``settle_s``
+        for every TaskManager process to be either registered or gone."""
+        deadline = time.monotonic() + settle_s
+        while True:
+            pids = self._pids("taskmanager")
+            try:
+                registered = self.rest.overview()["taskmanagers"]
+            except (ClusterDown, ServerError):
+                return pids
+            if registered >= len(pids) or time.monotonic() > deadline:
+                return pids
+            time.sleep(0.25)
+
     def _check_alive(self) -> None:
         # By the pid the start script recorded, not by the command line: for a moment after the
         # script returns, the JobManager is still the shell that is about to exec Java.
@@ -198,7 +214,7 @@ class LocalCluster(Cluster):
                 self.down()
             else:
                 self._start_worker_server()
-                if not self._pids("taskmanager"):
+                if not self.live_taskmanagers():
                     self.start_taskmanager()
                 self.wait_ready(taskmanagers=1, timeout=timeout)
                 return self
@@ -301,7 +317,7 @@ class LocalCluster(Cluster):
         if self._watched is None:
             return
         before, during = self._watched
-        alive = set(self._pids("taskmanager"))
+        alive = set(self.live_taskmanagers())
         lost = sorted(before - alive)
         # as many as are missing: someone (another handle on this lab, a test) may have replaced one already
         for _ in range(len(before) - len(alive)):

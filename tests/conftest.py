@@ -54,8 +54,7 @@ def healthy_cluster(cluster):
     for job in cluster.rest.jobs():
         if job["state"] not in ("FINISHED", "FAILED", "CANCELED"):
             cluster.rest.cancel(job["jid"])
-    taskmanagers = [p for p in cluster.processes() if p.role == "taskmanager"]
-    if not taskmanagers:
+    if not cluster.live_taskmanagers():
         cluster.start_taskmanager()
     cluster.wait_until(lambda o: o["taskmanagers"] == 1 and o["slots_available"] == o["slots_total"], 90,
                        "one TaskManager with all slots free")

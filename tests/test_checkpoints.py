@@ -1,4 +1,5 @@
-"""Checkpoint statistics, recovery after repeated TaskManager kills, and rescaling from a savepoint."""
+"""Checkpoint statistics and rescaling from a savepoint (two TaskManager kills in one run with exact
+counts are chapter 03's, asserted in its one run at CI size)."""
 import pytest
 
 import labkit as lk
@@ -51,22 +52,6 @@ def test_report_matches_the_rest_payload_of_a_running_job(healthy_cluster):
     longest = max(done, key=lambda h: h["end_to_end_duration"])
     assert report.completed["end_to_end_duration"].max() == longest["end_to_end_duration"]
     assert (report.completed["state_size"] > 0).all()
-
-
-@pytest.mark.cluster
-def test_two_taskmanager_kills_in_one_run_lose_and_duplicate_nothing(healthy_cluster):
-    records, keys = 100_000, 40
-    job = lk.submit(kc.build, name="t-twokills", config=lk.job_config(**CHECKPOINTED), records=records, keys=keys, rate=2500)
-    job.wait_running()
-    for kill in (1, 2):
-        # a checkpoint taken after the previous recovery, so each kill rolls back a different one
-        job.wait_for_checkpoints(job.checkpoints()["counts"]["completed"] + 2, timeout=120)
-        healthy_cluster.kill_taskmanager()
-        healthy_cluster.start_taskmanager()
-        job.wait_for_restores(kill)
-    job.wait_finished(300)
-    assert job.recoveries() >= 2
-    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
 
 
 @pytest.mark.cluster

@@ -10,25 +10,27 @@ import labkit as lk
 from labkit.chapters import find_chapter
 
 
-def run_check(chapter: str, exercise: str, code: str = "", **answers) -> None:
+def run_check(chapter: str, exercise: str, code: str = "", namespace: dict | None = None, **answers) -> None:
     """Execute the chapter's check cell of ``exercise`` after the chapter's imports, with ``answers``
     (and whatever else the check reads) defined, and ``code`` run first, as if the learner had run the
     cells above. The namespace is not an importable module, so classes defined by ``code`` reach the
-    Python workers by value, as a notebook's do."""
+    Python workers by value, as a notebook's do. ``namespace``, if given, is the one used (to clean
+    up after the check what the code started)."""
     notebook = nbformat.read(find_chapter(chapter), as_version=4)
     sources = [c.source for c in notebook.cells if c.cell_type == "code"]
     imports = "\n".join(line for source in sources for line in source.splitlines() if re.match(r"(import|from) \S+", line))
-    check = next(s for s in sources if s.startswith(f'lk.checks.check_defined("{exercise}"'))
-    namespace: dict = {"__name__": "exercise_answer"}
+    check = next(s for s in sources if f'lk.checks.check_defined("{exercise}"' in s)
+    namespace = {} if namespace is None else namespace
+    namespace["__name__"] = "exercise_answer"
     exec(imports, namespace)
     namespace.update(answers)
     exec(code, namespace)
     exec(check, namespace)
 
 
-def fails(chapter: str, exercise: str, says: str, code: str = "", **answers) -> str:
+def fails(chapter: str, exercise: str, says: str, code: str = "", namespace: dict | None = None, **answers) -> str:
     with pytest.raises(lk.CheckFailed) as failure:
-        run_check(chapter, exercise, code, **answers)
+        run_check(chapter, exercise, code, namespace, **answers)
     assert says in str(failure.value), str(failure.value)
     return str(failure.value)
 
@@ -258,3 +260,28 @@ def test_02_2_a_prediction_that_misses_the_one_stale_read_fails_on_the_cluster(h
 def test_07_1_a_rule_that_misses_padded_ids_or_names_its_reason_differently_fails(healthy_cluster, rule, says):
     answer = f"def my_rule(event):\n    {rule}\n\nmy_checks = [my_rule]\n"
     fails("07", "07.1", says, code=_cell("07", "ex1_stream =") + "\n" + answer)
+
+
+@pytest.mark.cluster
+def test_00_2_a_savepoint_that_leaves_the_job_running_is_not_a_stop(healthy_cluster):
+    namespace = {}
+    code = _cell("00", "long_job = lk.submit") + "\nsavepoint_path = long_job.savepoint()\n"
+    try:
+        fails("00", "00.2", "the job is RUNNING, not FINISHED", code=code, p={"keys": 10}, namespace=namespace)
+    finally:
+        if "long_job" in namespace:
+            namespace["long_job"].cancel()
+
+
+@pytest.mark.cluster
+def test_01_1_rocksdb_without_incremental_checkpoints_fails_on_the_cluster(healthy_cluster):
+    # a smaller state than the chapter's: a full checkpoint writes all of it however small it is
+    fails("01", "01.1", "they are full checkpoints", my_backend={"state.backend.type": "rocksdb"},
+          p={"exercise_records": 2_000, "keys": 20, "document_chars": 200})
+
+
+@pytest.mark.cluster
+def test_04_2_the_tutorials_timer_set_once_per_session_fails_on_the_cluster(healthy_cluster):
+    from labkit.pipelines import sessions
+    fails("04", "04.2", "the busy user got", code=_cell("04", "def run_sessions"), lab=healthy_cluster,
+          MySessionTimeout=sessions.TutorialSessionTimeout)

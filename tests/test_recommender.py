@@ -126,24 +126,6 @@ def test_the_job_equals_the_reference_and_counts_malformed_lines_by_reason_witho
 
 
 @pytest.mark.cluster
-def test_recommendations_and_profiles_survive_a_taskmanager_kill(healthy_cluster):
-    stream = clickstream.generate_clickstream(80, seed=3)
-    lines = stream.lines[:6_000]
-    model = Recommender()
-    reference = model.run(rp.well_formed(lines))
-    job = runs.start_bounded("t-rec-kill", lines, lk.job_config(parallelism=1, checkpoint_interval="1s"),
-                             rate=500, emit_profiles=True)
-    job.wait_for_checkpoints(3, timeout=90)
-    assert job.state() == "RUNNING", "the kill must land mid-stream"
-    healthy_cluster.kill_taskmanager()
-    healthy_cluster.start_taskmanager()
-    job.wait_finished(300)
-    assert job.recoveries() >= 1
-    assert [(r.seq, r.items) for r in rp.read_recommendations(job.output)] == [(r.seq, r.items) for r in reference]
-    assert rp.read_profiles(job.output) == {user: profile.as_dict() for user, profile in model.profiles.items()}
-
-
-@pytest.mark.cluster
 def test_the_seeds_user_keyed_storage_never_sees_another_users_items(healthy_cluster):
     stream = clickstream.generate_clickstream(20, seed=4)
     job = lk.submit(rp.build_seed_matrix, name="t-seed-matrix", config=lk.job_config(parallelism=2),

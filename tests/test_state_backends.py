@@ -1,6 +1,6 @@
 """Chapter 01's pipelines on the real cluster: every keyed state type gives the exact answer on
-the backend the job reports, and keyed buffers survive a TaskManager kill with nothing lost or
-duplicated."""
+the backend the job reports, and incremental checkpoints write a fraction of what full ones write.
+(Keyed buffers surviving a TaskManager kill are chapter 01's, asserted in its one run.)"""
 import pytest
 
 import labkit as lk
@@ -22,21 +22,6 @@ def test_every_state_type_gives_the_exact_profile_on_the_backend_the_job_reports
     assert job.config()["checkpoints.state_backend"] == REPORTED_BACKEND[backend]
     job.wait_finished(180)
     assert sb.read_profiles(job.output) == sb.reference_profiles(records, keys)
-
-
-def test_keyed_buffers_survive_a_taskmanager_kill_without_loss_or_duplicates(healthy_cluster):
-    records, keys = 9_000, 20
-    job = lk.submit(sb.build_batches, name="t-batches", config=lk.job_config(parallelism=2, checkpoint_interval="1s"),
-                    records=records, keys=keys, rate=1_500, batch_size=40, flush_ms=500)
-    job.wait_running()
-    job.wait_for_checkpoints(2, timeout=90)
-    healthy_cluster.kill_taskmanager()
-    healthy_cluster.start_taskmanager()
-    job.wait_finished(300)
-    audit = sb.batch_audit(sb.read_batches(job.output), records, keys)
-    assert job.recoveries() >= 1
-    assert (audit["values"], audit["lost"], audit["duplicated"], audit["wrong key"]) == (records, 0, 0, 0), audit
-    assert audit["flushed by"].get("count", 0) > 0 and audit["flushed by"].get("end", 0) > 0, audit
 
 
 def test_incremental_checkpoints_write_a_fraction_of_what_full_ones_write_for_the_same_state(healthy_cluster):
