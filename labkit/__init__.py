@@ -24,6 +24,7 @@ _PUBLIC = {
     "LabSettings": "settings",
     "sized": "chapters", "show_code": "source",
     "job_config": "jobs", "submit": "jobs", "submit_sql": "jobs", "run_script": "jobs", "remote_environment": "jobs",
+    "collect_table": "jobs", "TableRun": "jobs",
     "JobHandle": "jobs", "cancel_all": "jobs", "output_dir": "outputs",
     "MetricsSampler": "metrics", "sample": "metrics", "measure_rate": "metrics", "steady_rate": "metrics",
     "live": "dashboard", "headless": "dashboard", "LiveDashboard": "dashboard",

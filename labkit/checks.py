@@ -60,12 +60,28 @@ def run_answer(exercise: str, build, *, name: str, hint: str, config: dict | Non
     except LabError:
         raise
     except Exception as error:
-        reason = error.java_exception.getMessage() if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"
-        _fail(exercise, f"building the job failed: {reason}", hint)
+        _fail(exercise, f"building the job failed: {_reason(error)}", hint)
     try:
         return job.wait_finished(timeout)
     except JobFailed:
         _fail(exercise, f"the job failed: {job.root_cause()[:300]}", hint)
+
+
+def run_table_answer(exercise: str, build, *, name: str, hint: str, config: dict | None = None):
+    """Like :func:`run_answer`, for a Table built with the learner's code: its rows and plan
+    (:func:`labkit.collect_table`), or a failed check saying why it could not run."""
+    from .jobs import collect_table
+    try:
+        return collect_table(build, name=name, config=config)
+    except LabError:
+        raise
+    except Exception as error:
+        _fail(exercise, f"running your Table failed: {_reason(error)[:300]}", hint)
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, in Flink's words when it came from the JVM."""
+    return error.java_exception.getMessage() if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"
 
 
 def watermark_settings(strategy) -> dict:

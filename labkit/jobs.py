@@ -182,6 +182,32 @@ def submit_sql(statements: list[str], *, name: str, config: dict | None = None, 
     return JobHandle(job_id, name, cluster)
 
 
+@dataclass
+class TableRun:
+    """What :func:`collect_table` brought back: the result's rows and Flink's optimised plan."""
+    rows: list[tuple]
+    plan: str
+
+
+def collect_table(build: Callable, *, name: str, config: dict | None = None, cluster=None) -> TableRun:
+    """Run the Table that ``build(t_env, env)`` returns, over bounded input, to its end as job
+    ``name``, and bring its rows back to this process. It runs in batch mode, so an aggregation
+    gives one final row per group instead of a stream of updates. ``plan`` is what Flink's
+    optimiser made of it (``Table.explain()``): a Python function in it shows as ``Python...``."""
+    from pyflink.table import StreamTableEnvironment
+
+    cluster = cluster or current()
+    config = dict(job_config() if config is None else config)
+    config.update({"pipeline.name": name, "execution.runtime-mode": "BATCH"})
+    cluster.replace_lost_taskmanagers()
+    env = remote_environment(config, cluster)
+    t_env = StreamTableEnvironment.create(env)
+    table = build(t_env, env)
+    plan = table.explain()
+    with table.execute().collect() as results:
+        return TableRun([tuple(row) for row in results], plan)
+
+
 def run_script(script: str | Path, *args: str, config: dict | None = None, cluster=None,
                timeout: float = 120) -> "JobHandle":
     """Submit a standalone PyFlink script with ``flink run -d -py`` (detached).

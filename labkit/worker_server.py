@@ -38,9 +38,26 @@ PRELOAD = (
     "cloudpickle",
 )
 WORKER_MODULE = "pyflink.fn_execution.beam.beam_boot"
+# Forking is safe only from a process with one thread: a fork copies only the thread that calls
+# it, so a lock another thread held stays locked in the child forever (a worker that hangs before
+# its first record was seen once in a few thousand forks). Native libraries start threads when
+# imported: pyarrow's jemalloc a background thread, OpenBLAS (numpy) one per core. These settings,
+# made before the imports, keep them from starting.
+SINGLE_THREADED_IMPORTS = {"JE_ARROW_MALLOC_CONF": "background_thread:false", "OPENBLAS_NUM_THREADS": "1",
+                           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _threads() -> int:
+    """This process's threads, native ones included; 0 where /proc does not tell (then it never forks)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
 
 
 def _preload() -> None:
+    for name, value in SINGLE_THREADED_IMPORTS.items():
+        os.environ.setdefault(name, value)
     for module in PRELOAD:
         try:
             __import__(module)
@@ -129,7 +146,9 @@ def serve(path: str, pid_file: str) -> None:
         except (OSError, ValueError, ConnectionError, struct.error):
             conn.close()
             continue
-        if request.get("module") != WORKER_MODULE:  # a fork of this process runs nothing else
+        # a fork of this process runs nothing else, and only while it has no other thread: the
+        # launcher, refused, starts a fresh interpreter instead
+        if request.get("module") != WORKER_MODULE or _threads() != 1:
             conn.close()
             for fd in fds:
                 os.close(fd)

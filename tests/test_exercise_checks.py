@@ -102,8 +102,8 @@ def _cell(chapter: str, defines: str) -> str:
     return next(c.source for c in notebook.cells if c.cell_type == "code" and defines in c.source)
 
 
-def test_05_1_options_other_than_the_bundle_fail_before_any_job():
-    fails("05", "05.1", "unexpected options ['execution.buffer-timeout.interval']", code=_cell("05", "def bundles"),
+def test_05_2_options_other_than_the_bundle_fail_before_any_job():
+    fails("05", "05.2", "unexpected options ['execution.buffer-timeout.interval']", code=_cell("05", "def bundles"),
           p={"keys": 10, "seconds": 1, "probe_rate": 1, "probe_records": 1, "sql_records": 1},
           my_bundles={"python.fn-execution.bundle.size": 20_000, "execution.buffer-timeout.interval": "10ms"})
 
@@ -285,3 +285,24 @@ def test_04_2_the_tutorials_timer_set_once_per_session_fails_on_the_cluster(heal
     from labkit.pipelines import sessions
     fails("04", "04.2", "the busy user got", code=_cell("04", "def run_sessions"), lab=healthy_cluster,
           MySessionTimeout=sessions.TutorialSessionTimeout)
+
+
+KEY_BY_UDF = """
+from pyflink.table import DataTypes
+from pyflink.table.udf import udf
+
+def my_count_per_key(numbers, keys):
+    key_of = udf(lambda n: n % keys, result_type=DataTypes.BIGINT())
+    return numbers.select(key_of(col("n")).alias("k")).group_by(col("k")).select(col("k"), col("k").count.alias("c"))
+"""
+COUNT_FIRST = """
+def my_count_per_key(numbers, keys):
+    return numbers.select((col("n") % keys).alias("k")).group_by(col("k")).select(col("k").count.alias("c"), col("k"))
+"""
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("code, says", [(KEY_BY_UDF, "the plan runs Python: "), (COUNT_FIRST, "the rows (k, c) is")],
+                         ids=["key computed by a udf", "columns swapped"])
+def test_05_1_a_python_udf_or_swapped_columns_fail_on_the_cluster(healthy_cluster, code, says):
+    fails("05", "05.1", says, code)

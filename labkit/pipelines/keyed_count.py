@@ -72,11 +72,15 @@ def sql_statements(keys: int) -> list[str]:
             f"INSERT INTO counts SELECT n % {keys} AS k, COUNT(*) AS c FROM numbers GROUP BY n % {keys}"]
 
 
+def numbers_table(t_env, env, records: int):
+    """The same JVM number source 0..records-1 as a Table with one BIGINT column, ``n``."""
+    return t_env.from_data_stream(sequence_source(env, records)).alias("n")
+
+
 def register_numbers(records: int):
-    """``prepare`` hook for :func:`labkit.submit_sql`: the same JVM number source as a table."""
+    """``prepare`` hook for :func:`labkit.submit_sql`: :func:`numbers_table` as the view ``numbers``."""
     def prepare(t_env, env):
-        numbers = sequence_source(env, records)
-        t_env.create_temporary_view("numbers", t_env.from_data_stream(numbers).alias("n"))
+        t_env.create_temporary_view("numbers", numbers_table(t_env, env, records))
     return prepare
 
 
