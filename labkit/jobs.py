@@ -156,22 +156,27 @@ def submit(build: Callable, *, name: str, config: dict | None = None, restore_fr
                      resubmit_with=JobRecipe(build, name, config, params))
 
 
+def _table_environment(name: str, config: dict | None, cluster, **overrides):
+    """(table environment, stream environment) on ``cluster`` for job ``name``: ``config`` (the lab's
+    job options by default) plus ``overrides``, after replacing a TaskManager lost since the last job."""
+    from pyflink.table import StreamTableEnvironment
+
+    config = {**(job_config() if config is None else config), **overrides, "pipeline.name": name}
+    cluster.replace_lost_taskmanagers()
+    env = remote_environment(config, cluster)
+    return StreamTableEnvironment.create(env), env
+
+
 def submit_sql(statements: list[str], *, name: str, config: dict | None = None, replace: bool = True,
                prepare: Callable | None = None, cluster=None) -> "JobHandle":
     """Run JVM-only Flink SQL as job ``name``: DDL statements, then one INSERT.
 
     ``prepare(t_env, env)`` may register tables first (e.g. a view over a DataStream).
     """
-    from pyflink.table import StreamTableEnvironment
-
     cluster = cluster or current()
-    config = dict(job_config() if config is None else config)
-    config["pipeline.name"] = name
     if replace:
         cancel_jobs_named(name, cluster)
-    cluster.replace_lost_taskmanagers()
-    env = remote_environment(config, cluster)
-    t_env = StreamTableEnvironment.create(env)
+    t_env, env = _table_environment(name, config, cluster)
     if prepare:
         prepare(t_env, env)
     *ddl, insert = statements
@@ -194,14 +199,7 @@ def collect_table(build: Callable, *, name: str, config: dict | None = None, clu
     ``name``, and bring its rows back to this process. It runs in batch mode, so an aggregation
     gives one final row per group instead of a stream of updates. ``plan`` is what Flink's
     optimiser made of it (``Table.explain()``): a Python function in it shows as ``Python...``."""
-    from pyflink.table import StreamTableEnvironment
-
-    cluster = cluster or current()
-    config = dict(job_config() if config is None else config)
-    config.update({"pipeline.name": name, "execution.runtime-mode": "BATCH"})
-    cluster.replace_lost_taskmanagers()
-    env = remote_environment(config, cluster)
-    t_env = StreamTableEnvironment.create(env)
+    t_env, env = _table_environment(name, config, cluster or current(), **{"execution.runtime-mode": "BATCH"})
     table = build(t_env, env)
     plan = table.explain()
     with table.execute().collect() as results:
