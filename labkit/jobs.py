@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .distribution import find_java, flink_distribution, lab_python
-from .errors import JobFailed, JobTimeout, LabError, SavepointFailed
+from .errors import BadRequest, JobFailed, JobTimeout, LabError, SavepointFailed
 from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
 from .outputs import output_dir
 from .progress import Waiting
@@ -107,6 +107,14 @@ def _flink_value(value) -> str:
     return str(value)
 
 
+def _request_cancel(job: "JobHandle") -> None:
+    try:
+        job.rest.cancel(job.job_id)
+    except BadRequest:  # Flink refuses (409) a job that ended on its own since its state was read
+        if job.state() not in TERMINAL_JOB_STATES:
+            raise
+
+
 def cancel_all(jobs: Iterable["JobHandle"], timeout: float = 60) -> None:
     """Cancel several jobs at once, then wait for all of them: side-by-side experiments end together
     (and one TaskManager-loss guard covers them all, see :meth:`JobHandle.cancel`)."""
@@ -115,7 +123,7 @@ def cancel_all(jobs: Iterable["JobHandle"], timeout: float = 60) -> None:
         return
     with running[0].cluster.replacing_lost_taskmanagers("cancelling Python jobs"):
         for job in running:
-            job.rest.cancel(job.job_id)
+            _request_cancel(job)
         for job in running:
             job.wait_terminal(timeout)
 
@@ -269,6 +277,12 @@ class JobHandle:
         """``[{"id", "name", "parallelism", "status"}]`` in topological order."""
         return [{k: v[k] for k in ("id", "name", "parallelism", "status")} for v in self.detail()["vertices"]]
 
+    def records_in_by_subtask(self) -> dict[str, list[int]]:
+        """``{vertex name: [records each subtask read, by subtask index]}``, also after the job ended:
+        how evenly the work was spread."""
+        return {v["name"]: [int(s["metrics"]["read-records"]) for s in self.rest.vertex(self.job_id, v["id"])["subtasks"]]
+                for v in self.detail()["vertices"]}
+
     def _vertex(self, operator: str) -> dict:
         vertices = self.detail()["vertices"]
         vertex = next((v for v in vertices if v["name"].startswith(operator)), None)
@@ -330,7 +344,7 @@ class JobHandle:
         if self.state() in TERMINAL_JOB_STATES:
             return
         with self.cluster.replacing_lost_taskmanagers("cancelling a Python job"):
-            self.rest.cancel(self.job_id)
+            _request_cancel(self)
             if wait:
                 self.wait_terminal(timeout)
 

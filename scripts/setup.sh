@@ -68,6 +68,7 @@ if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&
   rm -rf .venv
 fi
 
+UV_VERSION=0.13.9
 stamp=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ -x .venv/bin/python ] && [ "$(cat .venv/.labkit-stamp 2>/dev/null)" = "$stamp" ]; then
   say "environment .venv is up to date"
@@ -76,9 +77,19 @@ else
     say "creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv || die "could not create a virtual environment: install the venv module (Debian/Ubuntu: sudo apt-get install -y python3-venv, or python3.X-venv for $($PYTHON --version))"
   fi
-  say "installing the pinned dependencies (first time: about 2 minutes)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  say "installing the pinned dependencies"
+  # uv fetches and installs the 150 pinned wheels in parallel (seconds, where pip takes about two
+  # minutes); pip does the same job where uv cannot be had. Copies, not links into uv's cache,
+  # so nothing in .venv is shared with it.
+  if .venv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION" 2>/dev/null \
+      && .venv/bin/uv pip install -q --link-mode=copy --python .venv/bin/python -r requirements.txt \
+      && .venv/bin/uv pip install -q --link-mode=copy --python .venv/bin/python --no-deps -e .; then
+    :
+  else
+    say "uv unavailable: installing with pip (about 2 minutes)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  fi
   echo "$stamp" > .venv/.labkit-stamp
 fi
 .venv/bin/labkit doctor >/dev/null 2>&1 || true

@@ -1,5 +1,6 @@
-"""Checkpoint statistics and rescaling from a savepoint (two TaskManager kills in one run with exact
-counts are chapter 03's, asserted in its one run at CI size)."""
+"""Checkpoint statistics. Two TaskManager kills in one run with exact counts, a resume from a
+savepoint at another parallelism and from a retained checkpoint are chapter 03's, asserted in its
+one run at CI size; tests/test_exercise_checks.py resumes at the same parallelism."""
 import pytest
 
 import labkit as lk
@@ -52,21 +53,3 @@ def test_report_matches_the_rest_payload_of_a_running_job(healthy_cluster):
     longest = max(done, key=lambda h: h["end_to_end_duration"])
     assert report.completed["end_to_end_duration"].max() == longest["end_to_end_duration"]
     assert (report.completed["state_size"] > 0).all()
-
-
-@pytest.mark.cluster
-@pytest.mark.parametrize("resume_parallelism", [1, 2])
-def test_stop_with_savepoint_and_resume_at_another_parallelism(healthy_cluster, resume_parallelism):
-    records, keys = 30_000, 30
-    name = f"t-rescale-{resume_parallelism}"
-    job = lk.submit(kc.build, name=name, config=lk.job_config(parallelism=2, **CHECKPOINTED),
-                    records=records, keys=keys, rate=3000)
-    job.wait_running()
-    job.wait_for_checkpoints(1, timeout=90)
-    savepoint = job.stop_with_savepoint()
-    resumed = job.resubmit(savepoint, **{"parallelism.default": resume_parallelism})
-    resumed.wait_finished(240)
-    assert resumed.config()["job-parallelism"] == resume_parallelism
-    assert resumed.checkpoints()["latest"]["restored"]["external_path"] == savepoint
-    assert resumed.output == job.output  # the resumed job adds to what the stopped one wrote
-    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)

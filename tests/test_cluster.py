@@ -101,21 +101,6 @@ def test_sampled_metrics_are_plausible(healthy_cluster):
     assert frame["job.numberOfCompletedCheckpoints"].max() >= 1
 
 
-def test_stop_with_savepoint_then_resume_continues_the_counts_exactly(healthy_cluster):
-    records, keys = 30_000, 20
-    job = count_job("t-savepoint", records=records, keys=keys, rate=3000, config=CHECKPOINTED)
-    job.wait_running()
-    time.sleep(4)
-    location = job.savepoint()
-    assert location.startswith("file:") and (healthy_cluster.settings.savepoint_dir / location.rsplit("/", 1)[1]).is_dir()
-    stopped_at = job.stop_with_savepoint()
-    assert job.state() == "FINISHED" and kc.read_counts(job.output) == {}  # stopped before the end: no final counts
-    resumed = job.resubmit(stopped_at)
-    resumed.wait_finished(240)
-    assert resumed.checkpoints()["latest"]["restored"]["is_savepoint"] is True
-    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
-
-
 def test_savepoint_to_an_unwritable_target_fails_clearly(healthy_cluster):
     job = count_job("t-badsavepoint", records=10_000_000, keys=10, rate=1000)
     job.wait_running()
@@ -124,20 +109,6 @@ def test_savepoint_to_an_unwritable_target_fails_clearly(healthy_cluster):
     assert "savepoint" in str(info.value).lower() and info.value.hint
     assert job.state() == "RUNNING"
     job.cancel()
-
-
-def test_killed_taskmanager_restarts_the_job_from_its_checkpoint_exactly(healthy_cluster):
-    records, keys = 40_000, 30
-    job = count_job("t-failover", records=records, keys=keys, rate=2500, config=CHECKPOINTED)
-    job.wait_running()
-    job.wait_for_checkpoints(2, timeout=90)
-    killed = healthy_cluster.kill_taskmanager()
-    assert killed not in [p.pid for p in healthy_cluster.processes()]
-    healthy_cluster.start_taskmanager()
-    job.wait_finished(300)
-    assert job.recoveries() >= 1
-    assert job.checkpoints()["counts"]["restored"] >= 1
-    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
 
 
 def test_second_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
@@ -243,23 +214,6 @@ def test_a_jobmanager_that_dies_at_start_up_fails_fast_with_its_log(cluster, tmp
     assert broken.processes() == []
 
 
-def test_resume_from_a_checkpoint_retained_after_cancel_continues_exactly(healthy_cluster):
-    records, keys = 30_000, 25
-    retained = {**CHECKPOINTED, "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
-    job = count_job("t-retained", records=records, keys=keys, rate=3000, config=retained)
-    job.wait_running()
-    job.wait_for_checkpoints(2, timeout=90)
-    job.cancel()
-    checkpoint = job.latest_checkpoint()
-    assert checkpoint and (healthy_cluster.settings.checkpoint_dir / job.job_id).is_dir()
-    resumed = job.resubmit(checkpoint)
-    resumed.wait_finished(240)
-    restored = resumed.checkpoints()["latest"]["restored"]
-    # Flink reports any restore from an external path (savepoint or retained checkpoint) as is_savepoint.
-    assert restored["external_path"] == checkpoint
-    assert kc.read_counts(job.output) == kc.expected_counts(records, keys)
-
-
 def test_print_from_python_lands_in_the_taskmanager_stdout(healthy_cluster):
     from labkit.pipelines.common import sequence_source
 
@@ -286,7 +240,15 @@ def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healt
 
 def _workers_of(cluster) -> list:
     servers = [p.pid for p in cluster.processes() if p.role == "worker-server"]
-    return [p for p in cluster.processes() if p.role == "python-worker" and psutil.Process(p.pid).ppid() in servers]
+    return [p for p in cluster.processes() if p.role == "python-worker" and _parent_pid(p.pid) in servers]
+
+
+def _parent_pid(pid: int) -> int | None:
+    """None for a process that exited after it was listed (the killed worker, a moment later)."""
+    try:
+        return psutil.Process(pid).ppid()
+    except psutil.NoSuchProcess:
+        return None
 
 
 def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_launcher(healthy_cluster):

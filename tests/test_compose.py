@@ -109,6 +109,11 @@ def test_jupyter_gets_what_labkit_needs_to_attach(monkeypatch):
     assert "INTERNAL://kafka:29092" in kafka["KAFKA_ADVERTISED_LISTENERS"]
 
 
+def test_the_topic_has_a_partition_for_each_reader_of_the_recommenders_kafka_source():
+    from labkit.recommender import pipeline as rp
+    assert SERVICES["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"] == rp.KAFKA_PARTITIONS
+
+
 def test_a_python_job_for_an_attached_cluster_brings_flink_python_and_uses_the_clusters_python():
     from labkit.cluster import AttachedCluster, LocalCluster
     from labkit.distribution import flink_distribution

@@ -306,3 +306,61 @@ def my_count_per_key(numbers, keys):
                          ids=["key computed by a udf", "columns swapped"])
 def test_05_1_a_python_udf_or_swapped_columns_fail_on_the_cluster(healthy_cluster, code, says):
     fails("05", "05.1", says, code)
+
+
+CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
+
+
+@pytest.mark.cluster
+def test_03_1_a_resume_at_the_old_parallelism_or_from_scratch_fails(healthy_cluster):
+    from labkit.pipelines import keyed_count as kc
+    p = {"records": 30_000, "keys": 30}  # the chapter's job counts p["records"] // 2
+    original = lk.submit(kc.build, name="t-03-1", config=lk.job_config(parallelism=2, **CHECKPOINTED),
+                         records=p["records"] // 2, keys=p["keys"], rate=3000)
+    original.wait_running()
+    original.wait_for_checkpoints(1, timeout=90)
+    taken = original.savepoint()
+    assert taken.startswith("file:") and (healthy_cluster.settings.savepoint_dir / taken.rsplit("/", 1)[1]).is_dir()
+    stopped_at = original.stop_with_savepoint()
+    assert original.state() == "FINISHED" and kc.read_counts(original.output) == {}  # stopped before the end
+    same_parallelism = original.resubmit(stopped_at).wait_finished(240)
+    restored = same_parallelism.checkpoints()["latest"]["restored"]
+    assert restored["is_savepoint"] is True and restored["external_path"] == stopped_at
+    assert same_parallelism.output == original.output  # the resumed job adds to what the stopped one wrote
+    assert kc.read_counts(original.output) == kc.expected_counts(p["records"] // 2, p["keys"])
+    fails("03", "03.1", "the resumed job's parallelism", p=p, resumed=same_parallelism)
+    from_scratch = lk.submit(kc.build, name="t-03-1-scratch", config=lk.job_config(parallelism=1), records=1_000, keys=10)
+    fails("03", "03.1", "did not restore any state", p=p, resumed=from_scratch.wait_finished(120))
+
+
+@pytest.mark.cluster
+def test_03_2_a_new_job_beside_the_retained_checkpoint_has_not_resumed_it(healthy_cluster):
+    from labkit.pipelines import keyed_count as kc
+    retained = {**CHECKPOINTED, "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
+    retained_job = lk.submit(kc.build, name="t-03-2", config=lk.job_config(**retained), records=10**9, keys=10, rate=2000)
+    retained_job.wait_running()
+    retained_job.wait_for_checkpoints(2, timeout=90)
+    retained_job.cancel()
+    checkpoint_path = retained_job.latest_checkpoint()
+    assert (healthy_cluster.settings.checkpoint_dir / retained_job.job_id).is_dir()
+    fresh = lk.submit(kc.build, name="t-03-2-fresh", config=lk.job_config(**retained), records=1_000, keys=10)
+    fails("03", "03.2", "the new job did not restore that checkpoint", p={"records": 2_000, "keys": 10},
+          checkpoint_path=checkpoint_path, from_checkpoint=fresh.wait_finished(120))
+
+
+@pytest.mark.cluster
+def test_01_2_write_buffers_while_rocksdb_stays_in_managed_memory_fail(healthy_cluster):
+    fails("01", "01.2", "RocksDB is still sized from managed memory", code=_cell("01", "managed_total ="),
+          lab=healthy_cluster, p={"keys": 20},
+          my_rocksdb_memory={"state.backend.rocksdb.writebuffer.size": "16mb", "state.backend.rocksdb.writebuffer.count": 2})
+
+
+@pytest.mark.cluster
+def test_06_1_network_memory_among_the_job_options_fails_and_the_lab_is_restored(healthy_cluster):
+    """The check restarts the lab with the cluster options and again with the lab's defaults."""
+    default_network = healthy_cluster.taskmanager_memory()["networkMemory"]
+    everything_in_the_job = {"taskmanager.memory.network.min": "192mb", "taskmanager.memory.network.max": "192mb",
+                             "pipeline.object-reuse": True, "parallelism.default": 1}
+    fails("06", "06.1", "MiB of network memory", my_cluster_options={}, my_job_options=everything_in_the_job,
+          taskmanager_memory=lambda: {"networkMemory": lk.current().taskmanager_memory()["networkMemory"] / 2**20})
+    assert lk.up().taskmanager_memory()["networkMemory"] == default_network != 192 * 2**20

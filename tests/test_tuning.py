@@ -26,18 +26,6 @@ def test_job_options_reach_the_job_and_global_job_parameters_are_only_user_confi
     assert healthy_cluster.taskmanager_memory() == before
 
 
-def test_cluster_options_take_effect_on_restart_and_show_in_the_taskmanager(healthy_cluster):
-    network = {"taskmanager.memory.network.min": "192mb", "taskmanager.memory.network.max": "192mb"}
-    try:
-        lab = lk.up(restart=True, taskmanager_memory="2048m", extra_config=network)
-        memory = lab.taskmanager_memory()
-        assert memory["networkMemory"] == 192 * 2**20
-        assert memory["totalProcessMemory"] == 2048 * 2**20
-    finally:
-        lab = lk.up(restart=True)
-    assert lab.taskmanager_memory()["totalProcessMemory"] != 2048 * 2**20
-
-
 def test_latency_probe_times_every_record_and_bundle_time_holds_records(healthy_cluster):
     job = lk.submit(tu.build_latency_probe, name="t-probe",
                     config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,

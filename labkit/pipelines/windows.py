@@ -18,14 +18,15 @@ where the comparison is exact.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyflink.common import Configuration, Duration, Time, Types, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import OutputTag
-from pyflink.datastream.functions import AggregateFunction, ProcessWindowFunction
+from pyflink.datastream.functions import AggregateFunction, ProcessAllWindowFunction, ProcessWindowFunction
 from pyflink.datastream.window import (EventTimeSessionWindows, SlidingEventTimeWindows,
                                        TumblingEventTimeWindows)
 
@@ -35,6 +36,7 @@ from .common import cap_python_bundles, read_lines, text_sink
 from .events import parsed_events
 
 MINUTE = 60_000
+EVERYONE = "*"  # the key of window_all's results: one window per time range for the whole stream
 # The tutorial's set: 1-min and 5-min tumbling windows and a 1-min window sliding every 30 s.
 # A session window (size None) closes after a gap of that long without events from its key.
 KINDS: dict[str, tuple[int | None, int]] = {  # kind -> (size ms, slide ms) or (None, gap ms)
@@ -131,14 +133,28 @@ class CountSession(LabelWindow):
         return len(events), sum(e.event_type == "purchase" for e in events)
 
 
+class LabelAllWindow(ProcessAllWindowFunction):
+    """:class:`LabelWindow` for ``window_all``: no key, so every result is :data:`EVERYONE`'s.
+    (Its context has no processing-time clock: the worker's clock stands in.)"""
+
+    def __init__(self, branch: str):
+        self.branch = branch
+
+    def process(self, context, elements):
+        events, purchases = next(iter(elements))
+        window = context.window()
+        yield f"window,{self.branch},{EVERYONE},{window.start},{window.end},{events},{purchases},{time.time_ns() // 10**6}"
+
+
 def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tuple(KINDS),
           rate: float | None = None, idleness_ms: int | None = None, source_parallelism: int = 1,
           monitor_seconds: float | None = None, allowed_lateness_ms: int = 0,
-          incremental_sessions: bool = False) -> None:
+          incremental_sessions: bool = False, per_user: bool = True) -> None:
     """Windows of each kind for each bound. ``events_file`` may be a folder; with
     ``monitor_seconds`` the job keeps watching it for new files (and never ends by itself).
     ``allowed_lateness_ms`` keeps fired windows that long past the watermark: a late record then
-    updates its window, which fires again with the new result."""
+    updates its window, which fires again with the new result. ``per_user=False`` counts the
+    whole stream in each window (``window_all``) instead of each user's events."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise LabError(f"unknown window kind(s) {sorted(unknown)}", hint=f"choose from {sorted(KINDS)}")
@@ -152,9 +168,14 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
         for kind in kinds:
             branch = branch_label(kind, bound)
             late_tag = OutputTag(f"late-{branch}", Types.PICKLED_BYTE_ARRAY())
-            windowed = by_user.window(window_assigner(kind)).allowed_lateness(allowed_lateness_ms) \
-                .side_output_late_data(late_tag)
-            if KINDS[kind][0] is None and not incremental_sessions:
+            if per_user:
+                windowed = by_user.window(window_assigner(kind))
+            else:  # no key: one operator instance sees every event, so it runs at parallelism 1
+                windowed = timed.window_all(window_assigner(kind))
+            windowed = windowed.allowed_lateness(allowed_lateness_ms).side_output_late_data(late_tag)
+            if not per_user:
+                windowed = windowed.aggregate(CountActivity(), LabelAllWindow(branch), output_type=Types.STRING()).name(branch)
+            elif KINDS[kind][0] is None and not incremental_sessions:
                 windowed = windowed.process(CountSession(branch), output_type=Types.STRING()).name(branch)
             else:
                 windowed = windowed.aggregate(CountActivity(), LabelWindow(branch), output_type=Types.STRING()).name(branch)
@@ -259,9 +280,11 @@ def _simulate(events: list[UserEvent], bound_ms: int, kinds, slack_ms: int = 0, 
 
 
 def reference(events: list[UserEvent], bounds_ms=(60_000,), kinds=tuple(KINDS),
-              allowed_lateness_ms: int = 0) -> WindowResults:
+              allowed_lateness_ms: int = 0, per_user: bool = True) -> WindowResults:
     """The windows (final counts) and late records Flink computes, in plain Python (``events`` in
     arrival order)."""
+    if not per_user:
+        events = [replace(event, user_id=EVERYONE) for event in events]
     results = WindowResults()
     for bound in bounds_ms:
         one, _ = _simulate(events, bound, kinds, lateness_ms=allowed_lateness_ms)

@@ -133,22 +133,31 @@ def _kafka_connector(build):
                             "flink-sql-connector-kafka to /opt/flink/lib (README: Workshop cluster)") from None
 
 
-def kafka_lines(env, bootstrap_servers: str, topic: str = "user-events", group_id: str = "recommender"):
+KAFKA_PARTITIONS = 2  # of the topic the docker-compose broker creates (KAFKA_NUM_PARTITIONS)
+
+
+def kafka_lines(env, bootstrap_servers: str, topic: str = "user-events", group_id: str = "recommender",
+                parallelism: int = KAFKA_PARTITIONS):
     """The seed's Kafka source done the 2.x way: ``KafkaSource`` + ``from_source`` (the
     ``FlinkKafkaConsumer`` it used was removed in Flink 2.0). Needs the Kafka connector jar on
-    the cluster's and the client's classpath: the docker-compose image has it in /opt/flink/lib."""
+    the cluster's and the client's classpath: the docker-compose image has it in /opt/flink/lib.
+
+    The parallelism is set on the stream ``from_source`` returns (the seed's
+    ``kafka_source.set_parallelism(4)`` does not exist): each partition is read by one reader,
+    so readers beyond the topic's partition count get nothing and only hold the watermark back."""
     from pyflink.common import WatermarkStrategy
     from pyflink.common.serialization import SimpleStringSchema
     from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
     source = _kafka_connector(lambda: KafkaSource.builder().set_bootstrap_servers(bootstrap_servers).set_topics(topic)
                               .set_group_id(group_id).set_starting_offsets(KafkaOffsetsInitializer.earliest())
                               .set_value_only_deserializer(SimpleStringSchema()).build())
-    return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka-events")
+    return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka-events").set_parallelism(parallelism)
 
 
-def build_from_kafka(env, *, bootstrap_servers: str, output: Path, **options) -> None:
+def build_from_kafka(env, *, bootstrap_servers: str, output: Path, source_parallelism: int = KAFKA_PARTITIONS,
+                     **options) -> None:
     """The workshop path: the recommender on the Kafka topic that :func:`build_publisher` fills."""
-    build(env, lines=kafka_lines(env, bootstrap_servers), output=output, **options)
+    build(env, lines=kafka_lines(env, bootstrap_servers, parallelism=source_parallelism), output=output, **options)
 
 
 def build_publisher(env, *, events: Path, bootstrap_servers: str, topic: str = "user-events") -> None:
