@@ -8,6 +8,7 @@ import pytest
 
 import labkit as lk
 from labkit.chapters import find_chapter
+from labkit.pipelines import keyed_count as kc
 
 
 def run_check(chapter: str, exercise: str, code: str = "", namespace: dict | None = None, **answers) -> None:
@@ -313,7 +314,6 @@ CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
 
 @pytest.mark.cluster
 def test_03_1_a_resume_at_the_old_parallelism_or_from_scratch_fails(healthy_cluster):
-    from labkit.pipelines import keyed_count as kc
     p = {"records": 30_000, "keys": 30}  # the chapter's job counts p["records"] // 2
     original = lk.submit(kc.build, name="t-03-1", config=lk.job_config(parallelism=2, **CHECKPOINTED),
                          records=p["records"] // 2, keys=p["keys"], rate=3000)
@@ -335,7 +335,6 @@ def test_03_1_a_resume_at_the_old_parallelism_or_from_scratch_fails(healthy_clus
 
 @pytest.mark.cluster
 def test_03_2_a_new_job_beside_the_retained_checkpoint_has_not_resumed_it(healthy_cluster):
-    from labkit.pipelines import keyed_count as kc
     retained = {**CHECKPOINTED, "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
     retained_job = lk.submit(kc.build, name="t-03-2", config=lk.job_config(**retained), records=10**9, keys=10, rate=2000)
     retained_job.wait_running()
