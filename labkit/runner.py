@@ -46,6 +46,14 @@ def _stop_of_student_copy(client, cell, index: int, exercise: str, source: str) 
             "ok": error.startswith(expected) and len(traceback) <= 2}
 
 
+def _printed_by(cell, lines: int = 5) -> str:
+    """The last lines a failed cell printed: a claim's assertion fails beside the values it measured."""
+    printed = "".join(output.get("text", "") for output in cell.get("outputs", [])
+                      if output.get("output_type") == "stream" and output.get("name") == "stdout")
+    tail = printed.strip().splitlines()[-lines:]
+    return "".join(f"\n  printed: {line}" for line in tail)
+
+
 def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_timeout: int | None = None,
                 folder: Path = NOTEBOOKS) -> dict:
     """Execute a chapter (from ``folder``: the solutions, or a folder of student copies); write the
@@ -96,7 +104,7 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
         else:
             record["status"] = "passed"
     except CellExecutionError as exc:
-        record.update(status="failed", error=f"{exc.ename}: {exc.evalue}".strip(),
+        record.update(status="failed", error=f"{exc.ename}: {exc.evalue}".strip() + _printed_by(nb.cells[index]),
                       cell=nb.cells[index].get("execution_count"))
     except CellTimeoutError:
         record.update(status="failed", cell=nb.cells[index].get("execution_count"),

@@ -14,7 +14,7 @@ PASSING = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
                          "fig = Figure(); fig.subplots().plot([1, 2]); buffer = io.BytesIO(); fig.savefig(buffer, format='png')\n"
                          "Image(data=buffer.getvalue(), format='png')")]
 FAILING = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
-           new_code_cell("assert size == 'learner', f'ran at size {size}'")]
+           new_code_cell("print(f'measured {size!r}')\nassert size == 'learner', f'ran at size {size}'")]
 
 
 def _write(folder, name, cells):
@@ -36,6 +36,7 @@ def test_report_lists_each_chapter_with_its_measurements_figures_and_failures(tm
     report = (tmp_path / "runs" / "report.md").read_text()
     assert "FAILED: 99_failing" in report and "| 98_passing | passed |" in report
     assert "ran at size ci" in report and "measured 42 records/s" in report
+    assert "printed: measured 'ci'" in failing["error"], "a failed claim shows what its cell printed"
     assert f"]({passing['figures'][0]})" in report
 
 
