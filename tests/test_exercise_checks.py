@@ -363,3 +363,13 @@ def test_06_1_network_memory_among_the_job_options_fails_and_the_lab_is_restored
     fails("06", "06.1", "MiB of network memory", my_cluster_options={}, my_job_options=everything_in_the_job,
           taskmanager_memory=lambda: {"networkMemory": lk.current().taskmanager_memory()["networkMemory"] / 2**20})
     assert lk.up().taskmanager_memory()["networkMemory"] == default_network != 192 * 2**20
+
+
+@pytest.mark.cluster
+def test_07_3_network_buffers_alone_leave_records_waiting_for_their_bundle(healthy_cluster):
+    from labkit.recommender import clickstream
+    # the lab's 500 ms bundles, only the network flushed sooner: every run misses, so the check replays three times
+    message = fails("07", "07.3", "over 500 ms", my_latency_options={"execution.buffer-timeout.interval": "10ms"},
+                    stream=clickstream.generate_clickstream(150, malformed_fraction=0.005, seed=1),
+                    p={"latency_rate": 100, "latency_seconds": 8, "warmup_seconds": 3})
+    assert "in 3 runs" in message and "python.fn-execution.bundle.time" in message
