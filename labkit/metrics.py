@@ -37,6 +37,9 @@ JOB_METRICS = ("lastCheckpointDuration", "lastCheckpointSize", "lastCheckpointFu
 TASKMANAGER_METRICS = ("Status.JVM.Memory.Heap.Used", "Status.Flink.Memory.Managed.Used",
                        "Status.JVM.CPU.Load")
 
+# A loaded JobManager may drop a request now and then; this many failures in a row mean it is gone.
+MAX_FAILED_SAMPLES_IN_A_ROW = 5
+
 # Flink reports "no watermark yet" as Long.MIN_VALUE.
 NO_WATERMARK = -(2**63) + 1
 
@@ -106,17 +109,20 @@ class MetricsSampler:
         return self
 
     def _run(self) -> None:
+        failed_in_a_row = 0
         while not self._stop.is_set():
             started = time.monotonic()
             try:
                 row = self.sample()
                 with self._lock:
                     self.rows.append(row)
+                failed_in_a_row = 0
                 if row["job_state"] in TERMINAL_JOB_STATES:
                     break
-            except LabError as exc:  # a down cluster ends sampling with a recorded reason
-                self.errors.append(str(exc).splitlines()[0])
-                if len(self.errors) >= 5:
+            except Exception as exc:  # noqa: BLE001 - one failed sample must not end the series silently
+                self.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+                failed_in_a_row += 1
+                if failed_in_a_row >= MAX_FAILED_SAMPLES_IN_A_ROW:  # a down cluster ends sampling, with its reasons
                     break
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
         if _active.get(self.job.name) is self:
@@ -242,9 +248,11 @@ def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeo
             steps = _counter_steps(sampler.frame(), operator)
             if len(steps) > min_steps and steps.index[-1] - steps.index[0] >= seconds:
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not sampler.running:
                 raise LabError(f"{operator!r} of job {job.name!r} took in only {len(steps)} batches of records "
-                               f"in {timeout:.0f} s: too slow to measure", hint=f"if it failed: {job.root_cause()}")
+                               f"in {time.monotonic() - deadline + timeout:.0f} s: too slow to measure",
+                               hint=f"sampling: {len(sampler.rows)} samples, "
+                                    f"{'; '.join(sampler.errors[-3:]) or 'no errors'}; the job's last failure: {job.root_cause()}")
     finally:
         sampler.stop()
         job.cancel()

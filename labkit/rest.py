@@ -79,11 +79,17 @@ class RestClient:
             raise ClusterDown(f"no Flink REST API answers at {self.base_url}") from None
         except requests.Timeout:
             raise ClusterDown(f"Flink REST API at {self.base_url} did not answer within {self.timeout}s") from None
+        except requests.RequestException as exc:  # e.g. a response cut off by a JobManager under load
+            raise ClusterDown(f"the Flink REST API at {self.base_url} broke off: {type(exc).__name__}") from None
         if response.status_code >= 400:
             raise _error_for(response, method, url)
         if not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(f"{method} {url.split('?')[0]} answered with something other than JSON",
+                              response.status_code, url, response.text[:300]) from None
 
     def get(self, path: str, **params) -> Any:
         return self._request("GET", path, params={k: v for k, v in params.items() if v is not None} or None)

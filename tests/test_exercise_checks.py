@@ -369,7 +369,7 @@ def test_06_1_network_memory_among_the_job_options_fails_and_the_lab_is_restored
 def test_07_3_network_buffers_alone_leave_records_waiting_for_their_bundle(healthy_cluster):
     from labkit.recommender import clickstream
     # the lab's 500 ms bundles, only the network flushed sooner: every run misses, so the check replays three times
-    message = fails("07", "07.3", "over 500 ms", my_latency_options={"execution.buffer-timeout.interval": "10ms"},
+    message = fails("07", "07.3", "over 1,000 ms", my_latency_options={"execution.buffer-timeout.interval": "10ms"},
                     stream=clickstream.generate_clickstream(150, malformed_fraction=0.005, seed=1),
                     p={"latency_rate": 100, "latency_seconds": 8, "warmup_seconds": 3})
     assert "in 3 runs" in message and "python.fn-execution.bundle.time" in message
