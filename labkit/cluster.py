@@ -410,6 +410,10 @@ class LocalCluster(Cluster):
             # REST answers from a job's snapshot up to this old (default 3 s): every wait for a job
             # to run, finish or cancel would lose that much.
             "web.refresh-interval": 500,
+            # The REST metric fetcher starts no new fetch until the last one has ended, and a query
+            # sent to a TaskManager that was just killed waits out this timeout (default 10 min):
+            # every job's metrics froze for minutes after chapter 03's and 07's kills.
+            "web.timeout": "20 s",
             "web.checkpoints.history": 100,
             # Notice a dead TaskManager in seconds rather than Flink's 50 s, so recovery is watchable.
             "heartbeat.interval": 1000, "heartbeat.timeout": 8000,

@@ -32,12 +32,27 @@ def _by_vertex(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def counter_rate(frame: pd.DataFrame, column: str, window_s: float = 4.0) -> pd.Series:
-    """Records/s from a cumulative counter over a sliding window. Flink's own *PerSecond meters
-    average over 60 s, far too slow to show a change while you watch."""
+    """Records/s from a cumulative counter, measured between the samples at which it moved.
+
+    Flink's own *PerSecond meters average over 60 s, far too slow to show a change while you
+    watch. A Python operator's counters move a bundle at a time, so a rate over a fixed number of
+    samples zig-zags with how many bundle steps fell into each window; between update steps at
+    least ``window_s`` apart it does not. A counter that stops moving for longer than both
+    ``window_s`` and twice its usual step interval is stalled: its rate then falls towards 0.
+    """
     counter = frame[column].astype(float)
-    times = pd.Series(frame.index, index=frame.index, dtype=float)
-    step = max(1, int(round(window_s / max(times.diff().median(), 1e-3)))) if len(times) > 1 else 1
-    return (counter.diff(step) / times.diff(step)).clip(lower=0)
+    moved = counter[counter.ne(counter.shift())].dropna()
+    steps_t, steps_c = moved.index.to_numpy(dtype=float), moved.to_numpy(dtype=float)
+    stalled_after = max(window_s, 2 * float(np.median(np.diff(steps_t)))) if len(steps_t) > 1 else window_s
+    rates = np.full(len(frame), np.nan)
+    for row, now in enumerate(frame.index.to_numpy(dtype=float)):
+        last = np.searchsorted(steps_t, now, side="right") - 1
+        if last < 1:
+            continue
+        first = min(max(np.searchsorted(steps_t, steps_t[last] - window_s, side="right") - 1, 0), last - 1)
+        end = now if now - steps_t[last] > stalled_after else steps_t[last]
+        rates[row] = (steps_c[last] - steps_c[first]) / (end - steps_t[first])
+    return pd.Series(rates, index=frame.index).clip(lower=0)
 
 
 def _throughput(frame):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import jobs, metrics
+from .errors import LabError
 from .pipelines import keyed_count as kc
 from .pipelines.tuning import build_latency_probe, read_latencies
 
@@ -77,6 +78,10 @@ def stage_load(frame: pd.DataFrame, last: int = 5) -> pd.DataFrame:
         label, _, metric = column.rpartition(".")
         if metric in ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond") and not label.startswith(("job", "tm", "extra")):
             rows.setdefault(label, {})[metric] = frame[column].dropna().iloc[-last:].median()
+    if not rows:
+        raise LabError(f"no busy or backpressured time among {len(frame)} samples",
+                       hint="the JobManager reported no task metrics for this job: was it running? "
+                            "(after a TaskManager was killed they can lag by up to web.timeout)")
     table = pd.DataFrame(rows).T.rename(columns={"busyTimeMsPerSecond": "busy ms/s",
                                                   "backPressuredTimeMsPerSecond": "backpressured ms/s"})
     return table[["busy ms/s", "backpressured ms/s"]]

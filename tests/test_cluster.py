@@ -29,6 +29,7 @@ def test_cluster_is_ready_on_loopback_with_all_slots(cluster):
     config = cluster.rest.cluster_config()
     assert config["rest.bind-address"] == "127.0.0.1"
     assert config["rest.port"] == str(cluster.settings.rest_port)
+    assert config["web.timeout"] == "20 s"  # a killed TaskManager holds up the metrics no longer than this
     roles = sorted(p.role for p in cluster.processes())
     assert roles.count("jobmanager") == 1 and roles.count("taskmanager") >= 1
 

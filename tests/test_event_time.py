@@ -37,13 +37,15 @@ def test_reference_follows_flinks_window_rules_on_a_small_stream():
 def test_windows_and_late_records_equal_the_reference_for_two_bounds(healthy_cluster):
     log = windows.out_of_order_stream(seed=0)
     bounds = (MINUTE, 10 * MINUTE)
+    # a tumbling and a session window per bound; chapter 04 runs every kind at the 1-min bound
+    kinds = ("tumble-1m", "session-2m")
     # Flink's watermark trails the ideal one by the records in flight; this stream has no record
     # whose fate a lag of up to 2 min of event time could change, so equality must be exact.
     assert all(not windows.ambiguous(log.events, bound, slack_ms=2 * MINUTE) for bound in bounds)
     path = log.write(healthy_cluster.settings.data_dir / "t-windows.jsonl")
-    job = lk.submit(windows.build, name="t-windows", events_file=path, bounds_ms=bounds).wait_finished(300)
+    job = lk.submit(windows.build, name="t-windows", events_file=path, bounds_ms=bounds, kinds=kinds).wait_finished(300)
 
-    got, expected = windows.read_results(job.output), windows.reference(log.events, bounds)
+    got, expected = windows.read_results(job.output), windows.reference(log.events, bounds, kinds=kinds)
     tight, loose = (windows.branch_label("tumble-1m", b) for b in bounds)
     assert expected.late[tight] == len(log.late) > 20, "the 1-min bound should drop every planted late event"
     assert expected.late[loose] == 0 and expected.branch(loose) != expected.branch(tight)

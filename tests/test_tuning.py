@@ -2,11 +2,13 @@
 probe measures, and finding the bottleneck from backpressure metrics."""
 import time
 
+import pandas as pd
 import pytest
 
 import labkit as lk
 from labkit.pipelines import keyed_count as kc
 from labkit import experiments
+from labkit.errors import LabError
 from labkit.pipelines import tuning as tu
 
 
@@ -54,3 +56,9 @@ def test_bottleneck_is_the_busy_task_that_is_not_backpressured(healthy_cluster, 
 def test_build_stages_rejects_unknown_stage_names():
     with pytest.raises(ValueError, match="the stages are"):
         tu.build_stages(None, records=1, work_ms={"parsing": 1.0}, output=None)
+
+
+def test_a_run_without_task_metrics_is_a_clear_error_not_a_bottleneck():
+    samples = pd.DataFrame({"job_state": ["RUNNING"] * 3, "job.numRestarts": [0.0] * 3})
+    with pytest.raises(LabError, match="no busy or backpressured time among 3 samples"):
+        experiments.stage_load(samples)
