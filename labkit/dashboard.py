@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .errors import LabError
-from .metrics import MetricsSampler, sample
+from .metrics import MetricsSampler, counter_moves, sample
 from .settings import LabSettings
 
 _active: dict[str, "LivePlot"] = {}
@@ -40,8 +40,7 @@ def counter_rate(frame: pd.DataFrame, column: str, window_s: float = 4.0) -> pd.
     least ``window_s`` apart it does not. A counter that stops moving for longer than both
     ``window_s`` and twice its usual step interval is stalled: its rate then falls towards 0.
     """
-    counter = frame[column].astype(float)
-    moved = counter[counter.ne(counter.shift())].dropna()
+    moved = counter_moves(frame[column].astype(float))
     steps_t, steps_c = moved.index.to_numpy(dtype=float), moved.to_numpy(dtype=float)
     stalled_after = max(window_s, 2 * float(np.median(np.diff(steps_t)))) if len(steps_t) > 1 else window_s
     rates = np.full(len(frame), np.nan)

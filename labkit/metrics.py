@@ -241,16 +241,16 @@ def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeo
     """
     job.wait_running(timeout)
     sampler = sample(job, interval=0.5, taskmanager_metrics=(), job_metrics=())
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     try:
         while True:
             time.sleep(0.5)
             steps = _counter_steps(sampler.frame(), operator)
             if len(steps) > min_steps and steps.index[-1] - steps.index[0] >= seconds:
                 break
-            if time.monotonic() > deadline or not sampler.running:
+            if time.monotonic() - started > timeout or not sampler.running:
                 raise LabError(f"{operator!r} of job {job.name!r} took in only {len(steps)} batches of records "
-                               f"in {time.monotonic() - deadline + timeout:.0f} s: too slow to measure",
+                               f"in {time.monotonic() - started:.0f} s: too slow to measure",
                                hint=f"sampling: {len(sampler.rows)} samples, "
                                     f"{'; '.join(sampler.errors[-3:]) or 'no errors'}; the job's last failure: {job.root_cause()}")
     finally:
@@ -271,14 +271,19 @@ def _wait_for_free_slots(cluster, timeout: float = 30) -> None:
         pass
 
 
+def counter_moves(series: pd.Series) -> pd.Series:
+    """The samples at which a cumulative counter took a new value (its first sample included):
+    a Python operator's counters move a bundle at a time, and only these samples say when."""
+    series = series.dropna()
+    return series[series.diff().fillna(1) != 0]
+
+
 def _counter_steps(frame: pd.DataFrame, operator: str) -> pd.Series:
     """The samples at which ``operator``'s numRecordsIn took a new (non-zero) value."""
     column = _records_in_column(frame, operator)
     if column is None:
         return pd.Series(dtype=float)
-    series = frame[column].dropna()
-    series = series[series > 0]
-    return series[series.diff().fillna(1) != 0]
+    return counter_moves(frame[column][frame[column] > 0])
 
 
 def _records_in_column(frame: pd.DataFrame, operator: str) -> str | None:
