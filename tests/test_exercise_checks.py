@@ -1,6 +1,6 @@
 """Each exercise check, run as the chapter runs it, fails for plausible wrong answers with a
 message that says what to fix (and passes for the solution, so it is not failing everything)."""
-import re
+import ast
 
 import nbformat
 import pandas as pd
@@ -12,18 +12,22 @@ from labkit.pipelines import keyed_count as kc
 
 
 def run_check(chapter: str, exercise: str, code: str = "", namespace: dict | None = None, **answers) -> None:
-    """Execute the chapter's check cell of ``exercise`` after the chapter's imports, with ``answers``
-    (and whatever else the check reads) defined, and ``code`` run first, as if the learner had run the
-    cells above. The namespace is not an importable module, so classes defined by ``code`` reach the
+    """Execute the chapter's check cell of ``exercise`` after the chapter's imports and the pipelines
+    it defines in its own cells, with ``answers`` (and whatever else the check reads) defined, and
+    ``code`` run first, as if the learner had run the cells above. The namespace is not an importable module, so classes defined by ``code`` reach the
     Python workers by value, as a notebook's do. ``namespace``, if given, is the one used (to clean
     up after the check what the code started)."""
     notebook = nbformat.read(find_chapter(chapter), as_version=4)
     sources = [c.source for c in notebook.cells if c.cell_type == "code"]
-    imports = "\n".join(line for source in sources for line in source.splitlines() if re.match(r"(import|from) \S+", line))
+    imports = [ast.unparse(statement) for source in sources for statement in ast.parse(source).body
+               if isinstance(statement, (ast.Import, ast.ImportFrom))]
+    pipelines = [source for source in sources if source.startswith("# as in labkit/")]
     check = next(s for s in sources if f'lk.checks.check_defined("{exercise}"' in s)
     namespace = {} if namespace is None else namespace
     namespace["__name__"] = "exercise_answer"
-    exec(imports, namespace)
+    exec("\n".join(imports), namespace)
+    for pipeline in pipelines:  # the pipelines the chapter defines in its own cells
+        exec(pipeline, namespace)
     namespace.update(answers)
     exec(code, namespace)
     exec(check, namespace)
