@@ -15,6 +15,11 @@ def latency_summary(latencies: pd.DataFrame, warmup_s: float = 2.0) -> dict:
     """p50 / p99 / max after the first ``warmup_s`` seconds of input, which wait for the Python
     worker to start and say nothing about the configuration under test."""
     steady = latencies.loc[latencies["created_s"] >= warmup_s, "latency_ms"]
+    if steady.empty:
+        created = latencies["created_s"].max() if len(latencies) else 0.0
+        raise LabError(f"no record was created after the first {warmup_s:g} s of the probe's input "
+                       f"({len(latencies)} records over {created:.1f} s): nothing to measure",
+                       hint="give the probe more records, so that its input lasts well beyond the warm-up")
     return {"records": len(steady), "p50_ms": float(steady.quantile(0.5)), "p99_ms": float(steady.quantile(0.99)),
             "max_ms": float(steady.max())}
 

@@ -10,7 +10,6 @@ import ast
 import importlib
 import inspect
 import re
-import textwrap
 
 import nbformat
 import pytest
@@ -143,7 +142,7 @@ def _differences(cell: str) -> list[str]:
             problems.append(f"line {statement.lineno}: not a definition of {module.__name__}")
             continue
         theirs = module_statements[names[0]]
-        if textwrap.dedent(_statement_text(cell, statement)) != _statement_text(module_source, theirs):
+        if _statement_text(cell, statement) != _statement_text(module_source, theirs):
             problems.append(f"`{names[0]}` differs from {module.__name__}.{names[0]}")
     return problems
 
@@ -166,7 +165,7 @@ def test_the_checks_find_a_pipeline_run_unshown_and_a_definition_that_drifted():
 
     from labkit.pipelines import keyed_count
     original = "# as in labkit/pipelines/keyed_count.py\nfrom pyflink.common import Types\n\n\n" + \
-        textwrap.dedent(inspect.getsource(keyed_count.CountPerKey))
+        inspect.getsource(keyed_count.CountPerKey)
     assert _differences(original) == []
     drifted = original.replace("(self.count.value() or 0) + 1", "(self.count.value() or 0) + 2")
     assert _differences(drifted) == ["`CountPerKey` differs from labkit.pipelines.keyed_count.CountPerKey"]

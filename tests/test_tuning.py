@@ -62,3 +62,11 @@ def test_a_run_without_task_metrics_is_a_clear_error_not_a_bottleneck():
     samples = pd.DataFrame({"job_state": ["RUNNING"] * 3, "job.numRestarts": [0.0] * 3})
     with pytest.raises(LabError, match="no busy or backpressured time among 3 samples"):
         experiments.stage_load(samples)
+
+
+def test_a_probe_whose_input_ends_within_the_warm_up_is_a_clear_error_not_nan():
+    # the tiny bench once got 3,000 records created within 1.99 s: every one inside the 2 s warm-up
+    latencies = pd.DataFrame({"created_s": [0.0, 1.0, 1.99], "latency_ms": [700.0, 710.0, 720.0]})
+    with pytest.raises(LabError, match=r"no record was created after the first 2 s .*3 records over 2.0 s"):
+        experiments.latency_summary(latencies)
+    assert experiments.latency_summary(latencies, warmup_s=1.0)["p50_ms"] == 715.0
