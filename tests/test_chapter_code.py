@@ -2,7 +2,8 @@
 
 The first chapter that runs a pipeline defines it in its own cells (d2l style): a cell that
 starts with ``# as in labkit/<module>.py`` holds that module's functions and classes, character
-for character, and the chapter submits what the cell defined. Later chapters (and the tests and
+for character, and the chapter's own ``lk.submit`` calls run what the cell defined (a labkit helper
+that submits for it runs the same code from labkit). Later chapters (and the tests and
 the benchmarks) import the same code from labkit and display it with ``lk.show_code``. So a test
 here fails when a chapter's cell and labkit's module differ, and when a chapter runs a pipeline
 whose build, or a function class it wires in, it has neither defined nor shown first."""
