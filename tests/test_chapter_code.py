@@ -148,14 +148,27 @@ def _differences(cell: str) -> list[str]:
     return problems
 
 
+def _reimports(cells: list[str]) -> list[str]:
+    """Names a ``# as in`` cell imports from labkit after an earlier cell defined them: running it
+    would replace the chapter's own definition (and a learner's edit of it) with labkit's."""
+    defined, problems = set(), []
+    for cell in cells:
+        for statement in ast.parse(cell).body:
+            if isinstance(statement, ast.ImportFrom) and statement.module.startswith("labkit"):
+                problems += [f"`{a.name}` is imported from {statement.module}, but the chapter defined it"
+                             for a in statement.names if a.name in defined]
+            defined.update(_defined_names(statement))
+    return problems
+
+
 @pytest.mark.parametrize("chapter", sorted(chapters()))
 def test_code_a_chapter_defines_is_labkits_code_character_for_character(chapter):
     notebook = nbformat.read(chapters()[chapter], as_version=4)
     cells = [c.source for c in notebook.cells if c.cell_type == "code" and _module_of(c.source)]
-    assert [problem for cell in cells for problem in _differences(cell)] == []
+    assert [problem for cell in cells for problem in _differences(cell)] + _reimports(cells) == []
 
 
-def test_the_checks_find_a_pipeline_run_unshown_and_a_definition_that_drifted():
+def test_the_checks_find_a_pipeline_run_unshown_a_definition_that_drifted_and_one_imported_over():
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("from labkit.pipelines import keyed_count as kc\nlk.show_code(kc.build)"),
         nbformat.v4.new_code_cell("job = lk.submit(kc.build, name='x', records=10)")])
@@ -174,3 +187,6 @@ def test_the_checks_find_a_pipeline_run_unshown_and_a_definition_that_drifted():
     assert _differences(elsewhere) == ["`Types` is imported from elsewhere than in labkit.pipelines.keyed_count"]
     extra = original + "\nprint('side effect')\n"
     assert _differences(extra)[0].endswith("not a definition of labkit.pipelines.keyed_count")
+    reimport = "# as in labkit/pipelines/state_backends.py\nfrom labkit.pipelines.keyed_count import CountPerKey\n"
+    assert _reimports([original, reimport]) == [
+        "`CountPerKey` is imported from labkit.pipelines.keyed_count, but the chapter defined it"]
