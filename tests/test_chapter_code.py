@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from labkit.chapters import chapters
+from labkit.source import module_of_cell
 
 # Helpers that submit a pipeline themselves: what they run.
 HELPER_BUILDS = {
@@ -28,7 +29,6 @@ HELPER_BUILDS = {
     "experiments.python_throughput": "labkit.pipelines.keyed_count.build",
     "experiments.run_latency_probe": "labkit.pipelines.tuning.build_latency_probe",
 }
-MODULE_CELL = re.compile(r"# as in (labkit/[\w/]+)\.py\n")
 
 
 def _aliases(cells: list[str]) -> dict[str, str]:
@@ -58,11 +58,6 @@ def _functions_wired_in(build) -> list[str]:
     return wired
 
 
-def _module_of(source: str) -> str | None:
-    match = MODULE_CELL.match(source)
-    return match.group(1).replace("/", ".") if match else None
-
-
 def _defined_names(statement) -> list[str]:
     if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
         return [statement.name]
@@ -88,7 +83,7 @@ def _runs_and_shows(notebook):
 
     runs, shown = [], {}
     for index, source in enumerate(sources):
-        if (module := _module_of(source)):
+        if (module := module_of_cell(source)):
             for statement in ast.parse(source).body:
                 for name in _defined_names(statement):
                     defined[name] = f"{module}.{name}"
@@ -122,7 +117,7 @@ def _statement_text(source: str, statement) -> str:
 
 def _differences(cell: str) -> list[str]:
     """Where a ``# as in labkit/...`` cell is not its module's code, one line per statement."""
-    module = importlib.import_module(_module_of(cell))
+    module = importlib.import_module(module_of_cell(cell))
     module_source = inspect.getsource(module)
     module_statements = {name: statement for statement in ast.parse(module_source).body
                          for name in _defined_names(statement)}
@@ -164,7 +159,7 @@ def _reimports(cells: list[str]) -> list[str]:
 @pytest.mark.parametrize("chapter", sorted(chapters()))
 def test_code_a_chapter_defines_is_labkits_code_character_for_character(chapter):
     notebook = nbformat.read(chapters()[chapter], as_version=4)
-    cells = [c.source for c in notebook.cells if c.cell_type == "code" and _module_of(c.source)]
+    cells = [c.source for c in notebook.cells if c.cell_type == "code" and module_of_cell(c.source)]
     assert [problem for cell in cells for problem in _differences(cell)] + _reimports(cells) == []
 
 

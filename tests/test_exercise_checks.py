@@ -8,20 +8,22 @@ import pytest
 
 import labkit as lk
 from labkit.chapters import find_chapter
+from labkit.source import module_of_cell
 from labkit.pipelines import keyed_count as kc
 
 
 def run_check(chapter: str, exercise: str, code: str = "", namespace: dict | None = None, **answers) -> None:
     """Execute the chapter's check cell of ``exercise`` after the chapter's imports and the pipelines
     it defines in its own cells, with ``answers`` (and whatever else the check reads) defined, and
-    ``code`` run first, as if the learner had run the cells above. The namespace is not an importable module, so classes defined by ``code`` reach the
-    Python workers by value, as a notebook's do. ``namespace``, if given, is the one used (to clean
+    ``code`` run first, as if the learner had run the cells above. The namespace is not an
+    importable module, so classes defined by ``code`` reach the Python workers by value, as a
+    notebook's do. ``namespace``, if given, is the one used (to clean
     up after the check what the code started)."""
     notebook = nbformat.read(find_chapter(chapter), as_version=4)
     sources = [c.source for c in notebook.cells if c.cell_type == "code"]
     imports = [ast.unparse(statement) for source in sources for statement in ast.parse(source).body
                if isinstance(statement, (ast.Import, ast.ImportFrom))]
-    pipelines = [source for source in sources if source.startswith("# as in labkit/")]
+    pipelines = [source for source in sources if module_of_cell(source)]
     check = next(s for s in sources if f'lk.checks.check_defined("{exercise}"' in s)
     namespace = {} if namespace is None else namespace
     namespace["__name__"] = "exercise_answer"
