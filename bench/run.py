@@ -5,21 +5,23 @@
 What it measures (the issue's targets in brackets):
 
   cluster start        labkit's cluster from stopped to all slots registered        [<= 8 s]
-  job start            a Python job from submit to every task running, with workers forked
-                       from labkit's worker server and with fresh interpreters (median of runs)
-  throughput           each chapter pipeline under PyFlink's and the lab's defaults,
-                       and the JVM-only Flink SQL equivalent (the ceiling)           [lab >= 1/10 of JVM]
-  latency              creation-to-count p50/p99 of a paced keyed job (lab defaults)
+  job start            a Python job from submit to every task running: in process mode with
+                       workers forked from labkit's worker server and with fresh interpreters,
+                       and in thread mode, the lab's defaults (median of runs)
+  throughput           each chapter pipeline under PyFlink's defaults, process mode as the lab
+                       tunes it, the lab's defaults (thread mode over two TaskManagers), and the
+                       JVM-only Flink SQL equivalent (the ceiling)                   [lab >= 1/10 of JVM]
+  latency              creation-to-count p50/p99 of a paced keyed job (lab defaults, tuned process mode)
   checkpoints          end-to-end checkpoint duration of the chapter pipelines at
                        the lab's defaults, paced as the chapters run them            [<= 1 s]
   memory               peak RSS of the lab (JobManager, TaskManager, Python workers,
                        this client) during the lab-default runs                     [<= 3 GB]
   sampling overhead    CPU of labkit's 1 Hz metric sampling (client + JobManager),
                        % of the machine, measured against the same seconds without  [<= 2 %]
-  recommender          chapter 07's job: events/s flat out at the lab's defaults, next
-                       to the same model in plain Python [>= 20,000 events/s]; event to
+  recommender          chapter 07's job: events/s flat out at the lab's defaults and in tuned
+                       process mode, next to the same model in plain Python [>= 20,000 events/s]; event to
                        recommendation p50/p99 while events replay, at the lab's defaults
-                       and with short bundles and buffers [p99 <= 500 ms]; HitRate@10 of
+                       and in process mode with short bundles and buffers [p99 <= 500 ms]; HitRate@10 of
                        the job's lists on the held-out future vs popularity      [>= 2x]
 
 Absolute numbers move a lot on shared machines; ratios come from runs in this one process, one
@@ -65,14 +67,15 @@ SIZES = {
 }
 TARGETS = {  # name: (bound, "min" or "max")
     "cluster start to ready (s)": (8.0, "max"),
+    "lab defaults / PyFlink defaults, count per key": (50.0, "min"),
     "lab / JVM throughput, count per key": (0.1, "min"),
+    "creation to count p99, lab defaults (ms)": (500, "max"),
     "checkpoint end-to-end, count per key (s)": (1.0, "max"),
     "checkpoint end-to-end, key profile (s)": (1.0, "max"),
     "peak lab RSS (GB)": (3.0, "max"),
     "sampling overhead at 1 Hz (% CPU)": (2.0, "max"),
     "recommender events/s, lab defaults": (20_000, "min"),
     "recommender p99 latency, lab defaults (ms)": (500, "max"),
-    "recommender p99 latency, short bundles and buffers (ms)": (500, "max"),
     "recommender HitRate@10 / popularity's": (2.0, "min"),
 }
 
@@ -129,16 +132,19 @@ class Bench:
         return cluster
 
     def job_start(self, cluster):
-        """The count per key at parallelism 2 (four Python workers) from submit to running, taken in
-        turns with forked workers and with fresh interpreters (``python.executable`` per job), after
-        one run of each that is not counted (the first jobs on a new cluster wait for its JIT)."""
-        pythons = {"forked workers": cluster.worker_python, "fresh interpreters": lab_python()}
-        starts = {label: [] for label in pythons}
+        """The count per key at parallelism 2 from submit to running, taken in turns in process mode
+        (four Python workers) with forked workers and with fresh interpreters (``python.executable``
+        per job), and in thread mode, after one run of each that is not counted (the first jobs on a
+        new cluster wait for its JIT)."""
+        configs = {"forked workers": lk.job_config("process", **{"python.executable": cluster.worker_python}),
+                   "fresh interpreters": lk.job_config("process", **{"python.executable": lab_python()}),
+                   "thread mode": lk.job_config()}
+        starts = {label: [] for label in configs}
         for run in range(self.p["start_runs"] + 1):
-            order = list(pythons) if run % 2 else list(reversed(pythons))
+            order = list(configs) if run % 2 else list(reversed(configs))
             for label in order:
                 started = time.monotonic()
-                job = lk.submit(kc.build, name=f"bench-start-{run}", config=lk.job_config(**{"python.executable": pythons[label]}),
+                job = lk.submit(kc.build, name=f"bench-start-{run}", config=configs[label],
                                 records=10**9, keys=self.p["keys"], rate=1_000)
                 job.wait_running()
                 if run:
@@ -154,25 +160,27 @@ class Bench:
         p = self.p
         with PeakRss(cluster) as rss:
             count = {}
-            for preset, records in (("pyflink", p["default_records"]), ("lab", p["records"])):
+            for preset, records in (("pyflink", p["default_records"]), ("process", p["records"]), ("lab", p["records"])):
                 result = experiments.python_throughput(f"bench-count-{preset}", lk.job_config(preset), records=records, keys=p["keys"])
                 count[preset] = self.record("throughput", f"count per key, {preset} defaults", result["records_per_s"],
                                             "records/s", exact=result["exact"])
             jvm = max(experiments.jvm_throughput(f"bench-sql-p{n}", lk.job_config(parallelism=n), records=p["sql_records"],
                                         keys=p["keys"])["records_per_s"] for n in (1, 2))
             self.record("throughput", "count per key, JVM-only SQL (best of p1, p2)", jvm, "records/s")
-            for preset, records in (("pyflink", p["default_records"]), ("lab", p["records"])):
+            for preset, records in (("pyflink", p["default_records"]), ("process", p["records"]), ("lab", p["records"])):
                 job = lk.submit(sb.build_profiles, name=f"bench-profile-{preset}", config=lk.job_config(preset),
                                 records=records, keys=p["keys"], parallelism=None)
                 rate, _ = lk.measure_rate(job, "key-profile", records)
                 exact = sb.read_profiles(job.output) == sb.reference_profiles(records, p["keys"])
                 self.record("throughput", f"key profile (5 state types), {preset} defaults", rate, "records/s", exact=exact)
-            latency = experiments.run_latency_probe("bench-latency", lk.job_config(), rate=p["latency_rate"],
-                                           records=p["latency_records"], keys=p["keys"])
-            for q in ("p50", "p99"):
-                self.record("latency", f"creation to count {q} at {p['latency_rate']:,} records/s, lab defaults",
-                            latency[f"{q}_ms"], "ms")
+            for preset, label in (("lab", "lab defaults"), ("process", "process mode")):
+                latency = experiments.run_latency_probe(f"bench-latency-{preset}", lk.job_config(preset), rate=p["latency_rate"],
+                                                        records=p["latency_records"], keys=p["keys"])
+                for q in ("p50", "p99"):
+                    self.record("latency", f"creation to count {q}, {label} (ms)", latency[f"{q}_ms"], "ms",
+                                rate=p["latency_rate"])
         self.record("throughput", "lab defaults / PyFlink defaults, count per key", count["lab"] / count["pyflink"], "x")
+        self.record("throughput", "lab defaults / process mode, count per key", count["lab"] / count["process"], "x")
         self.record("throughput", "lab / JVM throughput, count per key", count["lab"] / jvm, "ratio")
         self.record("memory", "peak lab RSS (GB)", rss.peak / 1e9, "GB",
                     parts_gb={role: round(b / 1e9, 3) for role, b in rss.parts.items()})
@@ -231,6 +239,8 @@ class Bench:
         started = time.perf_counter()
         Recommender().run(stream.events)
         plain = len(stream.events) / (time.perf_counter() - started)
+        process_job = runs.run_bounded("bench-recommender-process", stream.lines, lk.job_config("process", checkpoint_interval="2s"))
+        self.record("recommender", "recommender events/s, process mode", rp.lists_per_second(process_job.output), "events/s")
         job = runs.run_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
         rate = rp.lists_per_second(job.output)
         lists = {r.seq: r.items for r in rp.read_recommendations(job.output)}
@@ -244,8 +254,8 @@ class Bench:
         self.record("recommender", "recommender HitRate@10 / popularity's", ours / popular if popular else float("nan"), "x",
                     hit_rate=round(ours, 4), popularity_hit_rate=round(popular, 4))
         lines = stream.lines[: p["rec_rate"] * p["rec_seconds"]]
-        for label, options in (("lab defaults", {}), ("short bundles and buffers", runs.LOW_LATENCY)):
-            latency = runs.replay_latencies(f"bench-rec-latency-{len(options)}", lines, runs.replay_config(**options),
+        for label, preset, options in (("lab defaults", "lab", {}), ("process mode, short bundles and buffers", "process", runs.LOW_LATENCY)):
+            latency = runs.replay_latencies(f"bench-rec-latency-{preset}", lines, runs.replay_config(preset, **options),
                                           p["rec_rate"], warmup_s=8)
             for q in (0.5, 0.99):
                 self.record("recommender", f"recommender p{q * 100:.0f} latency, {label} (ms)", latency.quantile(q), "ms",

@@ -19,7 +19,8 @@ MIN_FREE_MEMORY = 4 * 2**30
 
 
 def _settings(args) -> LabSettings:
-    return LabSettings.from_env(name=args.lab, port_offset=args.port_offset, slots=getattr(args, "slots", None))
+    return LabSettings.from_env(name=args.lab, port_offset=args.port_offset, slots=getattr(args, "slots", None),
+                                taskmanagers=getattr(args, "taskmanagers", None))
 
 
 def doctor(args) -> int:
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check Java, ports, memory, the Flink distribution and the cluster").set_defaults(run=doctor)
     p = sub.add_parser("up", help="start the lab's cluster (or reuse the running one)")
-    p.add_argument("--slots", type=int, help="task slots per TaskManager")
+    p.add_argument("--taskmanagers", type=int, help="how many TaskManagers (default 2)")
+    p.add_argument("--slots", type=int, help="task slots per TaskManager (default 2)")
     p.add_argument("--restart", action="store_true", help="restart if it runs with other options")
     p.set_defaults(run=up)
     p = sub.add_parser("down", help="stop the lab's cluster and every process it started")

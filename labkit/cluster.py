@@ -32,6 +32,7 @@ from .rest import Overview, RestClient
 from .settings import LOOPBACK, LabSettings
 
 LAB_MARKER = "LABKIT_LAB_DIR"
+RESOURCE_ID = "taskmanager.resource-id"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Cluster:
     def _unsupported(self, what: str):
         raise NotSupportedOnAttachedCluster(f"{what} needs the lab's local cluster; this lab is attached to {self.url}")
 
-    def kill_taskmanager(self, index: int = 0) -> int:
+    def kill_taskmanager(self, job=None) -> int:
         self._unsupported("killing a TaskManager")
 
     def start_taskmanager(self) -> None:
@@ -207,26 +208,29 @@ class LocalCluster(Cluster):
         wanted = self._cluster_config()
         running = self._pids("jobmanager")
         if running:
-            if self._recorded_config() != wanted:
+            if self._recorded_shape() != (wanted, self.settings.taskmanagers):
                 if not restart:
                     raise LabError("the running lab was started with other cluster options",
                                    hint="cluster options need a restart: call up(restart=True) or `labkit up --restart`")
                 self.down()
             else:
                 self._start_worker_server()
-                if not self.live_taskmanagers():
+                for _ in range(self.settings.taskmanagers - len(self.live_taskmanagers())):
                     self.start_taskmanager()
-                self.wait_ready(taskmanagers=1, timeout=timeout)
+                self.wait_ready(taskmanagers=self.settings.taskmanagers, timeout=timeout)
                 return self
         self._check_ports_free()
         self._prepare_lab_dir(wanted)
         self._starting = True
         try:
-            starters = [self._script("jobmanager.sh", "start", java=java, record_classes=True),
-                        self._script("taskmanager.sh", "start", java=java, record_classes=True)]
+            # All at once: the TaskManagers retry until the JobManager listens. The first of each role
+            # records the class archive (see _class_sharing), so the others start without it once.
+            starters = [self._script("jobmanager.sh", "start", java=java, record_classes=True)]
+            starters += [self._start_taskmanager_script(java, record_classes=(n == 0)) for n in range(self.settings.taskmanagers)]
             for starter in starters:
                 starter.wait(timeout=60)
-            self.wait_ready(taskmanagers=1, slots=self.settings.slots, timeout=timeout)
+            self.wait_ready(taskmanagers=self.settings.taskmanagers,
+                            slots=self.settings.taskmanagers * self.settings.slots, timeout=timeout)
             # after the JVMs: its imports would slow their start, and a worker that comes before the
             # server is listening starts as a fresh interpreter
             self._start_worker_server()
@@ -285,14 +289,19 @@ class LocalCluster(Cluster):
         shutil.rmtree(self.settings.tmp_dir, ignore_errors=True)
         return [p.pid for p in procs]
 
-    def kill_taskmanager(self, index: int = 0) -> int:
-        """SIGKILL one TaskManager, like a machine dying, together with its Python workers."""
+    def kill_taskmanager(self, job=None) -> int:
+        """SIGKILL one TaskManager, like a machine dying, together with its Python workers: one that
+        runs a task of ``job`` if given (with two TaskManagers, the other may not be running it)."""
         pids = self._pids("taskmanager")
+        if job is not None:
+            hosts = job.taskmanager_ids()
+            pids = [pid for pid in pids if _resource_id(pid) in hosts]
         if not pids:
-            raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running")
+            raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running"
+                              + (f" a task of job {job.name!r}" if job is not None else ""))
         if not self._guarding:
             self._watched = None  # killed on purpose: not a crash to repair
-        tm = psutil.Process(pids[index])
+        tm = psutil.Process(pids[0])
         victims = [tm] + tm.children(recursive=True)
         for proc in victims:
             _signal(proc, signal.SIGKILL)
@@ -330,10 +339,18 @@ class LocalCluster(Cluster):
     def start_taskmanager(self, wait: bool = True, timeout: float = 90) -> None:
         """Start one more TaskManager (a replacement after a kill, or a second one to scale out)."""
         expected = len(self._pids("taskmanager")) + 1
-        self._script("taskmanager.sh", "start", java=find_java()).wait(timeout=60)
+        self._start_taskmanager_script(find_java()).wait(timeout=60)
         if wait:
             self.wait_until(lambda o: o["taskmanagers"] >= expected, timeout,
                             f"{expected} TaskManager(s) registered")
+
+    def _start_taskmanager_script(self, java, record_classes: bool = False) -> subprocess.Popen:
+        """taskmanager.sh with a resource id of its own (``tm-1``, ``tm-2``, ... in the Web UI and the
+        REST API), which is also on its command line: how ``kill_taskmanager(job)`` finds its pid."""
+        counter = self.settings.run_dir / "taskmanagers-started"
+        number = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(number))
+        return self._script("taskmanager.sh", "start", f"-D{RESOURCE_ID}=tm-{number}", java=java, record_classes=record_classes)
 
     # --- logs ---------------------------------------------------------------------------
     def _log_files(self, component: str, suffix: str) -> list[Path]:
@@ -395,6 +412,9 @@ class LocalCluster(Cluster):
             "jobmanager.bind-host": LOOPBACK, "jobmanager.memory.process.size": s.jobmanager_memory,
             "taskmanager.bind-host": LOOPBACK, "taskmanager.host": LOOPBACK,
             "taskmanager.numberOfTaskSlots": s.slots, "taskmanager.memory.process.size": s.taskmanager_memory,
+            # A job's parallel instances go to different TaskManagers (Flink fills one first by
+            # default): in thread mode each TaskManager's Python has one GIL, so that is what scales.
+            "taskmanager.load-balance.mode": "SLOTS",
             # Flink's REST API has no authentication: never listen beyond this machine.
             "rest.address": LOOPBACK, "rest.bind-address": LOOPBACK, "rest.port": s.rest_port,
             "execution.checkpointing.dir": s.checkpoint_dir.as_uri(),
@@ -428,17 +448,21 @@ class LocalCluster(Cluster):
         config.update(s.extra_config)
         return config
 
-    def _recorded_config(self) -> dict | None:
+    def _recorded_shape(self) -> tuple[dict, int] | None:
+        """The cluster options and the number of TaskManagers the running lab was started with."""
         path = self.settings.lab_dir / "lab.json"
-        return json.loads(path.read_text())["cluster_config"] if path.exists() else None
+        if not path.exists():
+            return None
+        recorded = json.loads(path.read_text())
+        return recorded["cluster_config"], recorded.get("taskmanagers", 1)
 
     def _prepare_lab_dir(self, config: dict) -> None:
         s = self.settings
         for folder in (s.conf_dir, s.log_dir, s.run_dir, s.lib_dir, s.checkpoint_dir,
                        s.savepoint_dir, s.rocksdb_dir, s.output_dir, s.data_dir, s.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        for pid_file in s.run_dir.glob("*.pid"):
-            pid_file.unlink()
+        for stale in [*s.run_dir.glob("*.pid"), s.run_dir / "taskmanagers-started"]:
+            stale.unlink(missing_ok=True)
         for src in (self.dist.home / "conf").iterdir():
             if src.name != "config.yaml":
                 (s.conf_dir / src.name).write_bytes(src.read_bytes())
@@ -452,7 +476,8 @@ class LocalCluster(Cluster):
         for jar in [*self.dist.lib.glob("*.jar"), self.dist.python_jar]:
             (s.lib_dir / jar.name).symlink_to(jar)
         (s.lab_dir / "lab.json").write_text(json.dumps(
-            {"name": s.name, "rest_url": s.url, "cluster_config": config}, indent=2, default=str))
+            {"name": s.name, "rest_url": s.url, "taskmanagers": s.taskmanagers, "cluster_config": config},
+            indent=2, default=str))
 
     def _check_ports_free(self) -> None:
         for port, what in ((self.settings.rest_port, "REST/Web UI"), (self.settings.rpc_port, "JobManager RPC")):
@@ -492,6 +517,17 @@ def _role(cmdline: list[str], parent_cmdline: list[str] = ()) -> str:
     if "python" in (cmdline[0] if cmdline else "") or "beam_boot" in joined or "pyflink" in joined:
         return "python-worker"
     return "other"
+
+
+def _resource_id(pid: int) -> str | None:
+    """The ``taskmanager.resource-id`` a lab TaskManager was started with (its REST id)."""
+    try:
+        for arg in psutil.Process(pid).cmdline():
+            if arg.startswith(f"-D{RESOURCE_ID}="):
+                return arg.split("=", 1)[1]
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        pass
+    return None
 
 
 def _parent_cmdline(proc: psutil.Process) -> list[str]:

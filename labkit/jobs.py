@@ -32,12 +32,20 @@ PYFLINK_DEFAULTS: dict = {}
 
 # The lab's defaults, and why each one (the bench compares them with PyFlink's; README "Tuned defaults"):
 LAB_DEFAULTS: dict = {
-    # Both cores: each parallel instance of a Python operator is its own worker process.
-    # (Thread mode runs all Python of a TaskManager under one GIL, so it does not scale here.)
+    # Python runs inside the TaskManager's JVM (pemja) instead of in a worker process fed in
+    # bundles: no bundle for a checkpoint barrier, a watermark or a record to wait for, and state
+    # calls without a round trip between processes. One GIL per TaskManager, so the lab has two
+    # TaskManagers (settings.py) and spreads a job's parallel instances over them (cluster.py).
+    "python.execution-mode": "thread",
     "parallelism.default": 2,
-    # The per-record cost of a Python operator is dominated by bundle overhead: at each bundle end
-    # PyFlink commits every modified key with a blocking round trip to the JVM. Big bundles
-    # amortise that; the time bound keeps latency and checkpoint barriers bounded.
+}
+
+# PyFlink's own execution mode, tuned (chapters 05 and 06 measure each option; README "Tuned defaults").
+PROCESS_MODE: dict = {
+    "python.execution-mode": "process",
+    "parallelism.default": 2,
+    # At each bundle end PyFlink commits every modified key with a blocking round trip to the JVM.
+    # Big bundles amortise that; the time bound keeps latency and checkpoint barriers bounded.
     "python.fn-execution.bundle.size": 20000,
     "python.fn-execution.bundle.time": 500,
     # Keep all live keys of a worker in the Python-side state cache.
@@ -48,12 +56,13 @@ LAB_DEFAULTS: dict = {
 
 
 def job_config(preset: str = "lab", **overrides) -> dict:
-    """A job configuration: ``preset`` "lab" (tuned) or "pyflink" (untouched), plus overrides.
+    """A job configuration: ``preset`` "lab" (the lab's defaults: thread mode), "process" (PyFlink's
+    process mode, tuned) or "pyflink" (untouched), plus overrides.
 
     Override keys use underscores or Flink's dotted keys: ``job_config(parallelism=2)``,
     ``job_config(**{"state.backend.type": "rocksdb"})``.
     """
-    presets = {"lab": LAB_DEFAULTS, "pyflink": PYFLINK_DEFAULTS}
+    presets = {"lab": LAB_DEFAULTS, "process": PROCESS_MODE, "pyflink": PYFLINK_DEFAULTS}
     if preset not in presets:
         raise LabError(f"unknown job preset {preset!r}", hint=f"use one of {sorted(presets)}")
     config = dict(presets[preset])
@@ -282,6 +291,12 @@ class JobHandle:
         how evenly the work was spread."""
         return {v["name"]: [int(s["metrics"]["read-records"]) for s in self.rest.vertex(self.job_id, v["id"])["subtasks"]]
                 for v in self.detail()["vertices"]}
+
+    def taskmanager_ids(self) -> set[str]:
+        """The ids (REST, Web UI) of the TaskManagers that run the job's tasks now."""
+        return {subtask["taskmanager-id"] for v in self.detail()["vertices"]
+                for subtask in self.rest.vertex(self.job_id, v["id"])["subtasks"]
+                if subtask.get("status") in ("DEPLOYING", "INITIALIZING", "RUNNING")}
 
     def _vertex(self, operator: str) -> dict:
         vertices = self.detail()["vertices"]

@@ -5,7 +5,8 @@ LABKIT_REST_URL      attach to an already running cluster (e.g. docker-compose) 
 LABKIT_HOME          parent folder of all labs (default ~/.flink-state-lab)
 LABKIT_LAB           lab name, one folder and one cluster per name (default "default")
 LABKIT_PORT_OFFSET   added to every fixed port, so several labs run side by side
-LABKIT_SLOTS         task slots per TaskManager (default 4)
+LABKIT_TASKMANAGERS  TaskManagers the lab starts (default 2: one Python interpreter each in thread mode)
+LABKIT_SLOTS         task slots per TaskManager (default 2)
 LABKIT_FORK_WORKERS  0: start every Python worker as a fresh interpreter instead of forking it
                      from a process that has imported PyFlink (labkit/worker_server.py)
 """
@@ -59,7 +60,8 @@ class LabSettings:
     name: str = "default"
     home: Path = Path.home() / ".flink-state-lab"
     port_offset: int = 0
-    slots: int = 4
+    taskmanagers: int = 2
+    slots: int = 2
     taskmanager_memory: str = "1728m"
     jobmanager_memory: str = "1024m"
     rest_url: str | None = None
@@ -80,7 +82,8 @@ class LabSettings:
             name=os.environ.get("LABKIT_LAB", "default"),
             home=Path(os.environ.get("LABKIT_HOME", str(Path.home() / ".flink-state-lab"))),
             port_offset=_env_int("LABKIT_PORT_OFFSET", 0),
-            slots=_env_int("LABKIT_SLOTS", 4),
+            taskmanagers=_env_int("LABKIT_TASKMANAGERS", 2),
+            slots=_env_int("LABKIT_SLOTS", 2),
             fork_workers=_env_flag("LABKIT_FORK_WORKERS", default=True),
             rest_url=os.environ.get("LABKIT_REST_URL") or None,
             web_ui_url=os.environ.get("LABKIT_WEB_UI_URL") or None,

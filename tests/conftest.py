@@ -50,12 +50,13 @@ def cluster(lab_env):
 
 @pytest.fixture()
 def healthy_cluster(cluster):
-    """The session cluster with exactly one TaskManager and no running job (fault tests change it)."""
+    """The session cluster with the lab's TaskManagers and no running job (fault tests change it)."""
     for job in cluster.rest.jobs():
         if job["state"] not in ("FINISHED", "FAILED", "CANCELED"):
             cluster.rest.cancel(job["jid"])
-    if not cluster.live_taskmanagers():
+    expected = cluster.settings.taskmanagers
+    for _ in range(expected - len(cluster.live_taskmanagers())):
         cluster.start_taskmanager()
-    cluster.wait_until(lambda o: o["taskmanagers"] == 1 and o["slots_available"] == o["slots_total"], 90,
-                       "one TaskManager with all slots free")
+    cluster.wait_until(lambda o: o["taskmanagers"] == expected and o["slots_available"] == o["slots_total"], 90,
+                       f"{expected} TaskManagers with all slots free")
     return cluster

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.cluster
 CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
 
 
-def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None):
-    return lk.submit(kc.build, name=name, config=lk.job_config(**(config or {})), records=records, keys=keys, rate=rate)
+def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None, preset: str = "lab"):
+    return lk.submit(kc.build, name=name, config=lk.job_config(preset, **(config or {})), records=records, keys=keys, rate=rate)
 
 
 def test_cluster_is_ready_on_loopback_with_all_slots(cluster):
@@ -112,19 +112,23 @@ def test_savepoint_to_an_unwritable_target_fails_clearly(healthy_cluster):
     job.cancel()
 
 
-def test_second_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
+def test_one_more_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
+    settings = healthy_cluster.settings
     slots = healthy_cluster.overview()["slots_total"]
+    assert slots == settings.taskmanagers * settings.slots
+    before = set(healthy_cluster.live_taskmanagers())
     healthy_cluster.start_taskmanager()
     try:
         # a TaskManager can be counted a moment before all its slots are
-        overview = healthy_cluster.wait_until(lambda o: o["slots_total"] >= 2 * slots, 30, "the second TaskManager's slots")
-        assert overview["taskmanagers"] == 2 and overview["slots_total"] == 2 * slots
+        overview = healthy_cluster.wait_until(lambda o: o["slots_total"] >= slots + settings.slots, 30, "the new TaskManager's slots")
+        assert overview["taskmanagers"] == settings.taskmanagers + 1 and overview["slots_total"] == slots + settings.slots
         assert "TaskManagerRunner" in healthy_cluster.logs("taskmanager", lines=400) or \
             "TaskExecutor" in healthy_cluster.logs("taskmanager", lines=400)
         assert "Starting" in healthy_cluster.logs("jobmanager", lines=2000)
-    finally:  # the later tests expect one TaskManager
-        healthy_cluster.kill_taskmanager(index=1)
-        healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1, 60, "the killed TaskManager to be noticed")
+    finally:  # the later tests expect the lab's own TaskManagers
+        for added in set(healthy_cluster.live_taskmanagers()) - before:
+            psutil.Process(added).kill()
+        healthy_cluster.wait_until(lambda o: o["taskmanagers"] == settings.taskmanagers, 60, "the added TaskManager to be gone")
 
 
 def test_attached_cluster_speaks_rest_but_refuses_process_hooks(cluster):
@@ -180,7 +184,9 @@ def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp
     try:
         assert cluster.is_up() and second.is_up() and cluster.url != second.url
         job = count_job("t-second", records=10_000_000, keys=10, rate=1000)
-        job_on_second = lk.submit(kc.build, name="t-second", cluster=second, records=10_000_000, keys=10, rate=1000)
+        # process mode: Python in worker processes of that lab's own
+        job_on_second = lk.submit(kc.build, name="t-second", cluster=second, config=lk.job_config("process"),
+                                  records=10_000_000, keys=10, rate=1000)
         job_on_second.wait_running()
         deadline = time.monotonic() + 60
         while not any(p.role == "python-worker" for p in second.processes()) and time.monotonic() < deadline:
@@ -234,8 +240,9 @@ def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healt
         with healthy_cluster.replacing_lost_taskmanagers("testing the guard"):
             lost = healthy_cluster.kill_taskmanager()
     alive = [p.pid for p in healthy_cluster.processes() if p.role == "taskmanager"]
-    assert len(alive) == 1 and lost not in alive
-    healthy_cluster.wait_until(lambda o: o["taskmanagers"] == 1 and o["slots_total"] >= 4, 60,
+    expected = healthy_cluster.settings.taskmanagers
+    assert len(alive) == expected and lost not in alive
+    healthy_cluster.wait_until(lambda o: o["taskmanagers"] == expected and o["slots_total"] >= 4, 60,
                                "the replacement TaskManager to register")
 
 
@@ -253,7 +260,7 @@ def _parent_pid(pid: int) -> int | None:
 
 
 def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_launcher(healthy_cluster):
-    job = count_job("t-forked", records=10**9, keys=10, rate=500, config={"parallelism": 1})
+    job = count_job("t-forked", records=10**9, keys=10, rate=500, config={"parallelism": 1}, preset="process")
     job.wait_running()
     deadline = time.monotonic() + 30
     while not (forked := _workers_of(healthy_cluster)) and time.monotonic() < deadline:
@@ -281,7 +288,7 @@ def test_without_the_worker_server_jobs_start_fresh_interpreters_and_up_brings_i
     server = psutil.Process(servers[0])
     server.kill()
     server.wait(10)
-    job = count_job("t-unforked", records=3_000, keys=7, config={"parallelism": 1})
+    job = count_job("t-unforked", records=3_000, keys=7, config={"parallelism": 1}, preset="process")
     job.wait_finished(180)
     assert kc.read_counts(job.output) == kc.expected_counts(3_000, 7)
     lk.up()

@@ -320,9 +320,9 @@ CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
 
 @pytest.mark.cluster
 def test_03_1_a_resume_at_the_old_parallelism_or_from_scratch_fails(healthy_cluster):
-    p = {"records": 30_000, "keys": 30}  # the chapter's job counts p["records"] // 2
+    p = {"quick_records": 15_000, "keys": 30}  # what the chapter's job counts
     original = lk.submit(kc.build, name="t-03-1", config=lk.job_config(parallelism=2, **CHECKPOINTED),
-                         records=p["records"] // 2, keys=p["keys"], rate=3000)
+                         records=p["quick_records"], keys=p["keys"], rate=3000)
     original.wait_running()
     original.wait_for_checkpoints(1, timeout=90)
     taken = original.savepoint()
@@ -333,7 +333,7 @@ def test_03_1_a_resume_at_the_old_parallelism_or_from_scratch_fails(healthy_clus
     restored = same_parallelism.checkpoints()["latest"]["restored"]
     assert restored["is_savepoint"] is True and restored["external_path"] == stopped_at
     assert same_parallelism.output == original.output  # the resumed job adds to what the stopped one wrote
-    assert kc.read_counts(original.output) == kc.expected_counts(p["records"] // 2, p["keys"])
+    assert kc.read_counts(original.output) == kc.expected_counts(p["quick_records"], p["keys"])
     fails("03", "03.1", "the resumed job's parallelism", p=p, resumed=same_parallelism)
     from_scratch = lk.submit(kc.build, name="t-03-1-scratch", config=lk.job_config(parallelism=1), records=1_000, keys=10)
     fails("03", "03.1", "did not restore any state", p=p, resumed=from_scratch.wait_finished(120))
@@ -349,7 +349,7 @@ def test_03_2_a_new_job_beside_the_retained_checkpoint_has_not_resumed_it(health
     checkpoint_path = retained_job.latest_checkpoint()
     assert (healthy_cluster.settings.checkpoint_dir / retained_job.job_id).is_dir()
     fresh = lk.submit(kc.build, name="t-03-2-fresh", config=lk.job_config(**retained), records=1_000, keys=10)
-    fails("03", "03.2", "the new job did not restore that checkpoint", p={"records": 2_000, "keys": 10},
+    fails("03", "03.2", "the new job did not restore that checkpoint", p={"quick_records": 1_000, "keys": 10},
           checkpoint_path=checkpoint_path, from_checkpoint=fresh.wait_finished(120))
 
 

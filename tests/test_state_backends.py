@@ -27,8 +27,7 @@ def test_every_state_type_gives_the_exact_profile_on_the_backend_the_job_reports
 def test_incremental_checkpoints_write_a_fraction_of_what_full_ones_write_for_the_same_state(healthy_cluster):
     """Large, cold state (a 40,000-character document per key) plus small changes per record:
     after the first checkpoint, incremental RocksDB checkpoints upload only the new files.
-    (Unpaced, as in chapter 01: paced input means small Python bundles, and a bundle touching
-    all 100 keys commits 500 states to the JVM, too slow for the checkpoints to keep up.)"""
+    (Unpaced, as in chapter 01's race.)"""
     jobs = {label: lk.submit(sb.build_profiles, name=f"t-ckpt-{label.split()[1]}",
                              config=lk.job_config(parallelism=1, checkpoint_interval="2s", **sb.BACKENDS[label]),
                              records=100_000_000, keys=100, document_chars=40_000)
@@ -44,7 +43,7 @@ def test_incremental_checkpoints_write_a_fraction_of_what_full_ones_write_for_th
         incremental = jobs["rocksdb incremental"]
         assert rocksdb.disk_bytes(incremental) > 3_000_000, "RocksDB keeps the state in files on local disk"
         families = rocksdb.column_family_options(incremental)
-        assert {"python-state-document", "python-state-values"} <= set(families), sorted(families)
+        assert {"document", "values"} <= set(families), sorted(families)  # named as the descriptors (thread mode)
         assert all(int(options["write_buffer_size"]) > 0 for options in families.values())
     finally:
         lk.cancel_all(jobs.values())

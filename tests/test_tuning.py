@@ -30,8 +30,8 @@ def test_job_options_reach_the_job_and_global_job_parameters_are_only_user_confi
 
 def test_latency_probe_times_every_record_and_bundle_time_holds_records(healthy_cluster):
     job = lk.submit(tu.build_latency_probe, name="t-probe",
-                    config=lk.job_config(parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
-                                                           "python.fn-execution.bundle.time": 2000}),
+                    config=lk.job_config("process", parallelism=1, **{"python.fn-execution.bundle.size": 100_000,
+                                                                      "python.fn-execution.bundle.time": 2000}),
                     rate=2000, records=8000, keys=50)
     job.wait_finished(120)
     latencies = tu.read_latencies(job.output)

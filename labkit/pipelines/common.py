@@ -12,13 +12,14 @@ from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig
 
 
 class Throttle(MapFunction):
-    """Passes records on at ``rate`` per second in total (shared evenly by the subtasks)."""
+    """Passes records on at ``rate`` per second in total, shared evenly by its ``parallelism``
+    subtasks. (Given, not asked of the runtime context: in thread mode PyFlink 2.3's
+    ``get_number_of_parallel_subtasks()`` fails.)"""
 
-    def __init__(self, rate: float):
-        self.rate = rate
+    def __init__(self, rate: float, parallelism: int):
+        self.per_subtask = rate / parallelism
 
     def open(self, runtime_context):
-        self.per_subtask = self.rate / runtime_context.get_number_of_parallel_subtasks()
         self.started = None
         self.passed = 0
 
@@ -33,8 +34,9 @@ class Throttle(MapFunction):
 
 
 def cap_python_bundles(env, rate: float, bundle_ms: int = 100) -> None:
-    """Python bundles of about ``bundle_ms`` of input at ``rate`` records/s: checkpoint barriers
-    and watermarks wait for the bundle in flight, so paced jobs keep it short."""
+    """Python bundles of about ``bundle_ms`` of input at ``rate`` records/s, for a job in process
+    mode: checkpoint barriers and watermarks wait for the bundle in flight, so paced jobs keep it
+    short. (No effect in thread mode, which has no bundles.)"""
     env.configure(Configuration().set_integer("python.fn-execution.bundle.size", max(10, int(rate * bundle_ms / 1000))))
 
 
@@ -43,19 +45,19 @@ def sequence_source(env, count: int, rate: float | None = None, name: str = "seq
     a restored job continues exactly where it stopped).
 
     ``rate`` paces it to that many records per second, so live demos last long enough to
-    watch. The pacing runs in the Python worker that also computes the keys (chained, so it
-    costs no extra hop), and the job's Python bundles are capped at ~100 ms of input: a
-    checkpoint barrier waits for the current bundle, and a large bundle of paced records would
-    hold every checkpoint up for seconds (``bundle_ms`` raises the cap to show exactly that).
-    (Flink's datagen connector can throttle in the JVM,
-    but its sequence generator checkpoints every remaining value, which overflows the heap for
-    long sequences.)
+    watch. The pacing runs in the Python operator that also computes the keys (chained, so it
+    costs no extra hop). In process mode the job's Python bundles are capped at ~100 ms of
+    input: a checkpoint barrier waits for the current bundle, and a large bundle of paced records
+    would hold every checkpoint up for seconds (``bundle_ms`` raises the cap to show exactly
+    that); thread mode has no bundles. (Flink's datagen connector can throttle in the JVM, but
+    its sequence generator checkpoints every remaining value, which overflows the heap for long
+    sequences.)
     """
     numbers = env.from_source(NumberSequenceSource(0, count - 1), WatermarkStrategy.no_watermarks(), name)
     if not rate:
         return numbers
     cap_python_bundles(env, rate, bundle_ms)
-    return numbers.map(Throttle(rate), output_type=Types.LONG()).name("throttle")
+    return numbers.map(Throttle(rate, env.get_parallelism()), output_type=Types.LONG()).name("throttle")
 
 
 def text_sink(path: Path) -> FileSink:

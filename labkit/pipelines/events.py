@@ -53,7 +53,8 @@ def parse(lines, checks=(), rate: float | None = None):
     """(events, malformed) of a stream of JSON lines: UserEvents, paced to ``rate`` records/s if
     given, and (reason, line) pairs."""
     parsed = lines.process(ParseEvents(checks), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
-    events = parsed.map(Throttle(rate), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
+    parallelism = parsed.get_execution_environment().get_parallelism()
+    events = parsed.map(Throttle(rate, parallelism), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
     return events, parsed.get_side_output(MALFORMED)
 
 

@@ -7,10 +7,11 @@ Sessions:  the tutorial's TTL session example, with and without event timestamps
 TTL in PyFlink 2.3 is measured in **processing time** only, and ``StateTtlConfig.new_builder``
 takes ``pyflink.common.Time`` (a ``Duration`` builds, then fails when the job is compiled).
 
-What a Python function sees of TTL depends on the Python-side state cache: with the default
-cache a value is served from the worker's memory long after it expired. The probe therefore runs
-with ``python.state.cache-size: 0`` (every read asks the JVM, where TTL lives) and one record per
-bundle (each command is processed when it arrives, not when a bundle fills).
+In process mode, what a Python function sees of TTL depends on the worker's state cache: with
+the default cache a value is served from the worker's memory long after it expired. A probe in
+process mode therefore runs with ``python.state.cache-size: 0`` (every read asks the JVM, where TTL
+lives) and one record per bundle (each command is processed when it arrives, not when a bundle
+fills). Thread mode, the lab's default, has neither a cache nor bundles.
 """
 from __future__ import annotations
 

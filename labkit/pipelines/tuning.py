@@ -37,7 +37,7 @@ class TimedCount(KeyedProcessFunction):
 
     def process_element(self, row, ctx):
         self.count.update((self.count.value() or 0) + 1)
-        yield Row(row[1].to_epoch_milli())
+        yield Row(row[1])
 
 
 def build_latency_probe(env, *, rate: int, records: int, keys: int, output: Path) -> None:
@@ -47,12 +47,14 @@ def build_latency_probe(env, *, rate: int, records: int, keys: int, output: Path
 
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("table.local-time-zone", "UTC")
-    # CURRENT_ROW_TIMESTAMP() is evaluated per row, in the JVM task that computes it.
+    # CURRENT_ROW_TIMESTAMP() is evaluated per row, in the JVM task that computes it. Its epoch ms
+    # go to Python as a BIGINT: thread mode hands a TIMESTAMP over as a Java object.
     t_env.execute_sql(
         "CREATE TEMPORARY TABLE ticks (k INT, created AS CURRENT_ROW_TIMESTAMP()) WITH ("
         f"'connector' = 'datagen', 'rows-per-second' = '{rate}', 'number-of-rows' = '{records}', "
         f"'fields.k.min' = '0', 'fields.k.max' = '{keys - 1}')")
-    ticks = t_env.to_data_stream(t_env.sql_query("SELECT k, created FROM ticks"))
+    ticks = t_env.to_data_stream(t_env.sql_query(
+        "SELECT k, UNIX_TIMESTAMP(CAST(created AS STRING)) * 1000 + EXTRACT(MILLISECOND FROM created) FROM ticks"))
     counted = ticks.key_by(lambda row: row[0], key_type=Types.INT()) \
         .process(TimedCount(), output_type=Types.ROW_NAMED(["created_ms"], [Types.LONG()])).name("timed-count")
     t_env.create_temporary_view("counted", t_env.from_data_stream(counted))
@@ -88,7 +90,7 @@ class Stage(MapFunction):
 def build_stages(env, *, records: int, work_ms: dict[str, float], output: Path, chained: bool = False) -> None:
     """sequence -> parse -> enrich -> score -> count per key; ``work_ms`` gives stages per-record
     work. Unchained, each stage is its own task with its own busy and backpressure metrics (and
-    its own trip out of and back into the JVM); chained, the three run in one Python worker."""
+    its own trip out of and back into the JVM); chained, the three run as one Python operator."""
     unknown = set(work_ms) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stages {sorted(unknown)}: the stages are {STAGES}")

@@ -83,9 +83,9 @@ def watermarks(bound_ms: int, idleness_ms: int | None = None) -> WatermarkStrate
 
 
 def keep_watermarks_fresh(env, rate: float | None = None) -> None:
-    """Small Python bundles and frequent watermarks. A watermark waits behind the Python bundle in
-    flight and for the next periodic emission (200 ms by default); at thousands of records per
-    second either would hold it back by minutes of event time."""
+    """Frequent watermarks, and small Python bundles in process mode. A watermark waits for the
+    next periodic emission (200 ms by default) and, in process mode, behind the Python bundle in
+    flight; at thousands of records per second either would hold it back by minutes of event time."""
     cap_python_bundles(env, rate or 1_000)
     env.configure(Configuration().set_string("pipeline.auto-watermark-interval", "20ms"))
 

@@ -41,7 +41,7 @@ class UpdateProfile(KeyedProcessFunction):
     (PyFlink's TTL knows no event time; the interests' decay is what follows event time).
 
     The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink turns
-    its Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
+    process mode's Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
     ``enable_time_to_live``), so state reads go to the JVM; chapter 07 measures what that costs."""
 
     def __init__(self, config: RecConfig, ttl_ms: int, emit_profiles: bool,

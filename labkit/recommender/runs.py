@@ -13,12 +13,13 @@ from ..jobs import job_config, submit
 from ..outputs import output_dir
 from .pipeline import build_from_files, read_emitted_ms, well_formed
 
-# The replayed runs' sink publishes at checkpoints, so they need them; but each checkpoint makes
-# every Python operator finish its bundle and snapshot its state, which holds records up, so
-# replayed runs that time latency checkpoint rarely.
+# The replayed runs' sink publishes at checkpoints, so they need them; but in process mode each
+# checkpoint makes every Python operator finish its bundle and snapshot its state, which holds
+# records up, so replayed runs that time latency checkpoint rarely.
 REPLAY_CHECKPOINT_INTERVAL = "5s"
-# Job options for low latency (chapters 05 and 06): Python bundles close after 20 ms instead of the lab's
-# 500, network buffers flush after 10 ms instead of 100. They cost throughput.
+# Job options for low latency in process mode (chapters 05 and 06): Python bundles close after 20 ms
+# instead of the "process" preset's 500, network buffers flush after 10 ms instead of 100. They cost
+# throughput.
 LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout.interval": "10ms"}
 
 def wait_for_recommendations(output: Path, count: int, timeout: float = 120, job=None) -> int:
@@ -78,10 +79,10 @@ def run_bounded(name: str, lines: list[str], config: dict, timeout: float = 600,
     return start_bounded(name, lines, config, **options).wait_finished(timeout)
 
 
-def replay_config(**overrides) -> dict:
-    """The lab's job options for a replayed run (checkpoints every ``REPLAY_CHECKPOINT_INTERVAL``),
-    plus ``overrides``."""
-    return job_config(**{"checkpoint_interval": REPLAY_CHECKPOINT_INTERVAL, **overrides})
+def replay_config(preset: str = "lab", **overrides) -> dict:
+    """The job options of ``preset`` (see :func:`labkit.jobs.job_config`) for a replayed run
+    (checkpoints every ``REPLAY_CHECKPOINT_INTERVAL``), plus ``overrides``."""
+    return job_config(preset, **{"checkpoint_interval": REPLAY_CHECKPOINT_INTERVAL, **overrides})
 
 
 def start_replayed(name: str, lines: list[str], config: dict, rate: float, **options):
