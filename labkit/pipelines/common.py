@@ -33,6 +33,13 @@ class Throttle(MapFunction):
         return value
 
 
+def throttled(stream, rate: float, output_type):
+    """``stream`` passed on at ``rate`` records/s in total, by a :class:`Throttle` at the
+    environment's parallelism."""
+    parallelism = stream.get_execution_environment().get_parallelism()
+    return stream.map(Throttle(rate, parallelism), output_type=output_type).name("throttle")
+
+
 def cap_python_bundles(env, rate: float, bundle_ms: int = 100) -> None:
     """Python bundles of about ``bundle_ms`` of input at ``rate`` records/s, for a job in process
     mode: checkpoint barriers and watermarks wait for the bundle in flight, so paced jobs keep it
@@ -57,7 +64,7 @@ def sequence_source(env, count: int, rate: float | None = None, name: str = "seq
     if not rate:
         return numbers
     cap_python_bundles(env, rate, bundle_ms)
-    return numbers.map(Throttle(rate, env.get_parallelism()), output_type=Types.LONG()).name("throttle")
+    return throttled(numbers, rate, Types.LONG())
 
 
 def text_sink(path: Path) -> FileSink:

@@ -9,7 +9,7 @@ from pyflink.datastream.connectors.file_system import FileSource, StreamFormat
 
 from ..data import parse_event
 from ..errors import MalformedEvent
-from .common import Throttle
+from .common import throttled
 
 # (reason, raw line): every malformed event is kept, with why it was rejected.
 MALFORMED = OutputTag("malformed", Types.TUPLE([Types.STRING(), Types.STRING()]))
@@ -53,8 +53,7 @@ def parse(lines, checks=(), rate: float | None = None):
     """(events, malformed) of a stream of JSON lines: UserEvents, paced to ``rate`` records/s if
     given, and (reason, line) pairs."""
     parsed = lines.process(ParseEvents(checks), output_type=Types.PICKLED_BYTE_ARRAY()).name("parse-events")
-    parallelism = parsed.get_execution_environment().get_parallelism()
-    events = parsed.map(Throttle(rate, parallelism), output_type=Types.PICKLED_BYTE_ARRAY()).name("throttle") if rate else parsed
+    events = throttled(parsed, rate, Types.PICKLED_BYTE_ARRAY()) if rate else parsed
     return events, parsed.get_side_output(MALFORMED)
 
 
