@@ -150,9 +150,8 @@ class MetricsSampler:
             for name, value in rest.job_metrics(job_id, self.job_metrics).items():
                 row[f"job.{name}"] = value
         if self.taskmanager_metrics:
-            for tm in rest.taskmanagers():
-                for name, value in rest.taskmanager_metrics(tm["id"], self.taskmanager_metrics).items():
-                    row[f"tm.{name}"] = row.get(f"tm.{name}", 0.0) + value
+            for name, value in rest.taskmanagers_metrics_sum(self.taskmanager_metrics).items():
+                row[f"tm.{name}"] = value
         for name, probe in self.extras.items():
             row[f"extra.{name}"] = probe()
         return row

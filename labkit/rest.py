@@ -122,6 +122,10 @@ class RestClient:
     def taskmanager_metrics(self, tm_id: str, names: Iterable[str]) -> dict[str, float]:
         return _metric_values(self.get(f"/taskmanagers/{tm_id}/metrics", get=",".join(names)))
 
+    def taskmanagers_metrics_sum(self, names: Iterable[str]) -> dict[str, float]:
+        """Each metric summed over every TaskManager, in one request."""
+        return {m["id"]: float(m["sum"]) for m in self.get("/taskmanagers/metrics", get=",".join(names), agg="sum")}
+
     # --- jobs --------------------------------------------------------------------------
     def jobs(self) -> list[JobSummary]:
         return [JobSummary(jid=j["jid"], name=j["name"], state=j["state"], start_time=j["start-time"],

@@ -179,7 +179,8 @@ def test_flink_run_submits_a_script(healthy_cluster, tmp_path):
 
 
 def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp_path):
-    second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path, port_offset=cluster.settings.port_offset + 10))
+    second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path, port_offset=cluster.settings.port_offset + 10,
+                                  taskmanagers=1))
     second.up()
     try:
         assert cluster.is_up() and second.is_up() and cluster.url != second.url
@@ -201,7 +202,7 @@ def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp
 
 def test_reset_stops_a_running_lab_and_removes_its_folder(cluster, tmp_path, monkeypatch, capsys):
     offset = cluster.settings.port_offset + 20
-    doomed = LocalCluster(replace(cluster.settings, name="doomed", home=tmp_path, port_offset=offset))
+    doomed = LocalCluster(replace(cluster.settings, name="doomed", home=tmp_path, port_offset=offset, taskmanagers=1))
     doomed.up()
     assert doomed.processes() and (tmp_path / "doomed" / "conf" / "config.yaml").exists()
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path))
