@@ -60,10 +60,10 @@ SIZES = {
     # seconds of each paced checkpoint run and of each sampling-overhead window
     "tiny": dict(start_runs=1, records=20_000, default_records=3_000, sql_records=500_000, keys=100, latency_rate=1_000,
                  latency_records=3_000, checkpoint_seconds=6, overhead_seconds=3,
-                 rec_users=60, rec_rate=500, rec_seconds=6, rec_warmup_seconds=3),
+                 rec_users=60, rec_rate=500, rec_seconds=6, rec_warmup_seconds=3, warm_start=False),
     "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
                  latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
-                 rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8),
+                 rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8, warm_start=True),
 }
 TARGETS = {  # name: (bound, "min" or "max")
     "cluster start to ready (s)": (8.0, "max"),
@@ -125,10 +125,16 @@ class Bench:
 
     # --- the benchmarks -------------------------------------------------------------------
     def cluster_start(self):
+        """From stopped to ready. At full size, the start a learner sees every time after the lab's
+        first: the first start of a configuration also records the class archives and launch
+        recipes (README, "Processes and clean-up")."""
+        if self.p["warm_start"]:
+            lk.up()
         lk.down()
         started = time.monotonic()
         cluster = lk.up()
-        self.record("cluster", "cluster start to ready (s)", time.monotonic() - started, "s")
+        self.record("cluster", "cluster start to ready (s)", time.monotonic() - started, "s",
+                    after_a_first_start=self.p["warm_start"])
         return cluster
 
     def job_start(self, cluster):
