@@ -368,10 +368,15 @@ class LocalCluster(Cluster):
         return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
 
     def logs(self, component: str = "taskexecutor", lines: int = 80) -> str:
-        """Tail of the newest log of ``taskexecutor`` or ``standalonesession`` (the JobManager)."""
+        """The last ``lines`` of the log of ``standalonesession`` (the JobManager), or of each
+        ``taskexecutor`` (TaskManager) log, oldest first: a job's tasks may run in any of them."""
         component = {"jobmanager": "standalonesession", "taskmanager": "taskexecutor"}.get(component, component)
         files = self._log_files(component, ".log")
-        return _tail(files[0], lines) if files else f"(no {component} log in {self.settings.log_dir})"
+        if not files:
+            return f"(no {component} log in {self.settings.log_dir})"
+        if len(files) == 1:
+            return _tail(files[0], lines)
+        return "".join(f"==> {f.name} <==\n{_tail(f, lines)}" for f in reversed(files))
 
     def taskmanager_stdout(self, lines: int = 50) -> str:
         """What Python ``print()`` in UDFs and ``DataStream.print()`` wrote (the ``.out`` file)."""
