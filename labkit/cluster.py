@@ -1,8 +1,8 @@
 """Cluster lifecycle: the lab's own standalone session cluster, or any cluster by REST URL.
 
-The local cluster runs the JobManager and TaskManager scripts of the Flink distribution that
-ships inside the apache-flink wheel, with the lab's own config, log, pid, lib, checkpoint and
-savepoint folders. Every process it starts carries ``LABKIT_LAB_DIR`` in its environment
+The local cluster runs the JobManager and TaskManager of the Flink distribution that ships
+inside the apache-flink wheel (through its scripts the first time, see ``jvm_launch``), with the
+lab's own config, log, pid, lib, checkpoint and savepoint folders. Every process it starts carries ``LABKIT_LAB_DIR`` in its environment
 (the TaskManager passes it on to its Python workers), which is how ``down`` finds and stops
 all of them, including workers orphaned by a killed TaskManager.
 """
@@ -419,7 +419,7 @@ class LocalCluster(Cluster):
         return self.settings.lab_dir / "launch"
 
     def _recipe_key(self, java) -> str:
-        return jvm_launch.recipe_key(self.settings.conf_dir / "config.yaml", java.home, self.dist.home)
+        return jvm_launch.recipe_key(self.settings.conf_dir / "config.yaml", java.home, self.dist.home, self.dist.version)
 
     def _record_launch_recipes(self, java) -> None:
         key = self._recipe_key(java)
