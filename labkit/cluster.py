@@ -2,9 +2,10 @@
 
 The local cluster runs the JobManager and TaskManager of the Flink distribution that ships
 inside the apache-flink wheel (through its scripts the first time, see ``jvm_launch``), with the
-lab's own config, log, pid, lib, checkpoint and savepoint folders. Every process it starts carries ``LABKIT_LAB_DIR`` in its environment
-(the TaskManager passes it on to its Python workers), which is how ``down`` finds and stops
-all of them, including workers orphaned by a killed TaskManager.
+lab's own config, log, pid, lib, checkpoint and savepoint folders. Every process it starts
+carries ``LABKIT_LAB_DIR`` in its environment (the TaskManager passes it on to its Python
+workers), which is how ``down`` finds and stops all of them, including workers orphaned by a
+killed TaskManager.
 """
 from __future__ import annotations
 
