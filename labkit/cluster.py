@@ -56,6 +56,17 @@ class LabProcess:
             return 0
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def modules_edited_since(timestamp: float, package: Path | None = None) -> list[str]:
+    """The Python files under ``package`` modified after ``timestamp`` (seconds since the epoch),
+    relative to its parent, oldest first; ``package`` is labkit's own folder unless given."""
+    package = package or PACKAGE_DIR
+    edited = [(path.stat().st_mtime, path) for path in package.rglob("*.py") if path.stat().st_mtime > timestamp]
+    return [str(path.relative_to(package.parent)) for _, path in sorted(edited)]
+
+
 class Cluster:
     """What every cluster offers: its REST API and readiness. Fault hooks need a LocalCluster."""
 
@@ -127,6 +138,10 @@ class Cluster:
     def processes(self) -> list[LabProcess]:
         return []
 
+    def modules_edited_since_start(self) -> list[str]:
+        """labkit's modules a running TaskManager may hold in an older version: none that we can tell."""
+        return []
+
     @contextmanager
     def replacing_lost_taskmanagers(self, during: str):
         """Around an operation that may crash a TaskManager: here, nothing to watch."""
@@ -183,6 +198,18 @@ class LocalCluster(Cluster):
 
     def _pids(self, role: str) -> list[int]:
         return sorted(p.pid for p in self.processes() if p.role == role)
+
+    def modules_edited_since_start(self) -> list[str]:
+        """labkit's modules edited after the oldest running TaskManager started. In thread mode a
+        TaskManager's interpreter keeps the modules it imported, so its jobs would still run the
+        old version of these (README, "Editing labkit while a lab runs")."""
+        started = []
+        for pid in self._pids("taskmanager"):
+            try:
+                started.append(psutil.Process(pid).create_time())
+            except psutil.NoSuchProcess:
+                continue
+        return modules_edited_since(min(started)) if started else []
 
     def live_taskmanagers(self, settle_s: float = 20) -> list[int]:
         """The pids of the TaskManagers that are up, leaving out one that has crashed and is still

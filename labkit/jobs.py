@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -163,6 +164,8 @@ def submit(build: Callable, *, name: str, config: dict | None = None, restore_fr
     if replace:
         cancel_jobs_named(name, cluster)
     cluster.replace_lost_taskmanagers()
+    if config.get("python.execution-mode") == "thread":
+        _warn_of_edited_modules(cluster)
     if "output" not in params and "output" in inspect.signature(build).parameters:
         params["output"] = output_dir(name, cluster=cluster)  # emptied after the job it replaces stopped
     env = remote_environment(config, cluster)
@@ -171,6 +174,15 @@ def submit(build: Callable, *, name: str, config: dict | None = None, restore_fr
     job_id = str(job_client.get_job_id())
     return JobHandle(job_id, name, cluster, output=params.get("output"),
                      resubmit_with=JobRecipe(build, name, config, params))
+
+
+def _warn_of_edited_modules(cluster) -> None:
+    edited = cluster.modules_edited_since_start()
+    if edited:
+        warnings.warn(f"{', '.join(edited[-3:])}{' and others' if len(edited) > 3 else ''} changed after this "
+                      "lab's TaskManagers started; in thread mode they still run the version they first "
+                      "imported. Stop and start the lab (`labkit down`, then `labkit up`) to run the new code.",
+                      stacklevel=3)
 
 
 def _table_environment(name: str, config: dict | None, cluster, **overrides):

@@ -1,8 +1,10 @@
 """The lab's cluster, jobs and fault hooks, on a real local Flink cluster."""
 from __future__ import annotations
 
+import os
 import socket
 import time
+import warnings
 from dataclasses import replace
 
 import psutil
@@ -245,6 +247,24 @@ def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healt
     assert len(alive) == expected and lost not in alive
     healthy_cluster.wait_until(lambda o: o["taskmanagers"] == expected and o["slots_total"] >= 4, 60,
                                "the replacement TaskManager to register")
+
+
+def test_a_module_edited_after_the_taskmanagers_started_is_named_when_a_thread_mode_job_is_submitted(
+        healthy_cluster, tmp_path, monkeypatch):
+    from labkit import cluster as cluster_module
+    assert healthy_cluster.modules_edited_since_start() == []  # this checkout's files predate the lab
+    package = tmp_path / "labkit"
+    (package / "pipelines").mkdir(parents=True)
+    (package / "pipelines" / "before.py").write_text("")
+    os.utime(package / "pipelines" / "before.py", (0, 0))
+    (package / "pipelines" / "edited.py").write_text("")  # now: after the TaskManagers started
+    monkeypatch.setattr(cluster_module, "PACKAGE_DIR", package)
+    assert healthy_cluster.modules_edited_since_start() == ["labkit/pipelines/edited.py"]
+    with pytest.warns(UserWarning, match=r"labkit/pipelines/edited.py changed after this lab's TaskManagers started"):
+        count_job("t-edited", records=100, keys=10).wait_finished(120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # process mode starts fresh workers: nothing to warn of
+        count_job("t-edited-process", records=100, keys=10, preset="process").wait_finished(120)
 
 
 def _workers_of(cluster) -> list:
