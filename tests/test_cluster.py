@@ -262,9 +262,10 @@ def test_a_module_edited_after_the_taskmanagers_started_is_named_when_a_thread_m
     assert healthy_cluster.modules_edited_since_start() == ["labkit/pipelines/edited.py"]
     with pytest.warns(UserWarning, match=r"labkit/pipelines/edited.py changed after this lab's TaskManagers started"):
         count_job("t-edited", records=100, keys=10).wait_finished(120)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # process mode starts fresh workers: nothing to warn of
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         count_job("t-edited-process", records=100, keys=10, preset="process").wait_finished(120)
+    assert not [w for w in caught if "changed after this lab" in str(w.message)]  # process mode: fresh workers
 
 
 def _workers_of(cluster) -> list:
