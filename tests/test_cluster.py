@@ -282,6 +282,9 @@ def _parent_pid(pid: int) -> int | None:
 
 
 def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_launcher(healthy_cluster):
+    deadline = time.monotonic() + 30  # the workers of an earlier test's process-mode job may still be exiting
+    while _workers_of(healthy_cluster) and time.monotonic() < deadline:
+        time.sleep(0.3)
     job = count_job("t-forked", records=10**9, keys=10, rate=500, config={"parallelism": 1}, preset="process")
     job.wait_running()
     deadline = time.monotonic() + 30
