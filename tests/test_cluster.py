@@ -273,6 +273,19 @@ def _workers_of(cluster) -> list:
     return [p for p in cluster.processes() if p.role == "python-worker" and _parent_pid(p.pid) in servers]
 
 
+def _launchers_of(cluster) -> list:
+    """The worker_launch.py stand-ins the lab's TaskManagers run, one per forked worker."""
+    launchers = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "worker_launch.py" in " ".join(proc.info["cmdline"] or []) \
+                    and proc.environ().get(LAB_MARKER) == str(cluster.settings.lab_dir):
+                launchers.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return launchers
+
+
 def _parent_pid(pid: int) -> int | None:
     """None for a process that exited after it was listed (the killed worker, a moment later)."""
     try:
@@ -283,7 +296,7 @@ def _parent_pid(pid: int) -> int | None:
 
 def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_launcher(healthy_cluster):
     deadline = time.monotonic() + 30  # the workers of an earlier test's process-mode job may still be exiting
-    while _workers_of(healthy_cluster) and time.monotonic() < deadline:
+    while (_workers_of(healthy_cluster) or _launchers_of(healthy_cluster)) and time.monotonic() < deadline:
         time.sleep(0.3)
     job = count_job("t-forked", records=10**9, keys=10, rate=500, config={"parallelism": 1}, preset="process")
     job.wait_running()
@@ -293,8 +306,7 @@ def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_lau
     assert forked, healthy_cluster.processes()
     # it forks only while it has one thread (a lock held by another thread would hang the child)
     assert [psutil.Process(p.pid).num_threads() for p in healthy_cluster.processes() if p.role == "worker-server"] == [1]
-    launchers = [p for p in psutil.process_iter(["cmdline"]) if "worker_launch.py" in " ".join(p.info["cmdline"] or [])
-                 and p.environ().get(LAB_MARKER) == str(healthy_cluster.settings.lab_dir)]
+    launchers = _launchers_of(healthy_cluster)
     assert len(launchers) == len(forked)  # one stand-in in the TaskManager per forked worker
     victim = launchers[0]
     child_pids = {p.pid for p in forked}
