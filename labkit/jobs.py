@@ -120,8 +120,10 @@ def _flink_value(value) -> str:
 def _request_cancel(job: "JobHandle") -> None:
     try:
         job.rest.cancel(job.job_id)
-    except BadRequest:  # Flink refuses (409) a job that ended on its own since its state was read
-        if job.state() not in TERMINAL_JOB_STATES:
+    except BadRequest as refused:
+        # Flink refuses (409) a job that ended on its own since its state was read; the job's own
+        # page can say RUNNING for up to web.refresh-interval after that, so its message decides.
+        if "already reached another terminal state" not in str(refused) and job.state() not in TERMINAL_JOB_STATES:
             raise
 
 
