@@ -296,6 +296,32 @@ class JobHandle:
     def detail(self) -> dict:
         return self.rest.job(self.job_id)
 
+    def attempts(self) -> list[dict]:
+        """Each execution attempt of the job so far, oldest first: ``{"attempt", "start", "end"}``
+        in epoch seconds, from the JobManager's own timestamps (``end`` is None while it runs).
+
+        A restart cancels every task and, after the restart strategy's delay, deploys new attempts
+        of them (the lab's jobs are one failover region), so the gap between one attempt's end and
+        the next one's start is the restart delay: exact, however rarely the job's state was
+        polled. The JobManager keeps the last 16 attempts of each task."""
+        starts: dict[int, float] = {}
+        ends: dict[int, float] = {}
+        unfinished: set[int] = set()
+        for vertex in self.detail()["vertices"]:
+            current = self.rest.vertex(self.job_id, vertex["id"])["subtasks"][0]
+            earlier = [self.rest.subtask_attempt(self.job_id, vertex["id"], 0, n)
+                       for n in range(max(0, current["attempt"] - 16), current["attempt"])]
+            for attempt in earlier + [current]:
+                n = attempt["attempt"]
+                if attempt.get("start-time", -1) > 0:
+                    starts[n] = min(starts.get(n, float("inf")), attempt["start-time"] / 1000)
+                if attempt.get("end-time", -1) > 0:
+                    ends[n] = max(ends.get(n, 0.0), attempt["end-time"] / 1000)
+                else:
+                    unfinished.add(n)
+        return [{"attempt": n, "start": starts[n], "end": None if n in unfinished else ends[n]}
+                for n in sorted(starts)]
+
     def vertices(self) -> list[dict]:
         """``[{"id", "name", "parallelism", "status"}]`` in topological order."""
         return [{k: v[k] for k in ("id", "name", "parallelism", "status")} for v in self.detail()["vertices"]]

@@ -149,6 +149,11 @@ class RestClient:
     def vertex(self, job_id: str, vertex_id: str) -> JSON:
         return self.get(f"/jobs/{job_id}/vertices/{vertex_id}")
 
+    def subtask_attempt(self, job_id: str, vertex_id: str, subtask: int, attempt: int) -> JSON:
+        """One execution attempt of a subtask, also a finished one: ``attempt``, ``status``,
+        ``start-time``, ``end-time`` (epoch ms; -1 while not started or not ended)."""
+        return self.get(f"/jobs/{job_id}/vertices/{vertex_id}/subtasks/{subtask}/attempts/{attempt}")
+
     def vertex_metric_names(self, job_id: str, vertex_id: str) -> list[str]:
         return [m["id"] for m in self.get(f"/jobs/{job_id}/vertices/{vertex_id}/metrics")]
 

@@ -1,9 +1,9 @@
 """Several jobs side by side on one time axis: each job's checkpoints as bars from trigger to
-completion, and the stretches the job was not RUNNING (restarting, failed).
+completion, and the stretches the job was not running (restarting, failed).
 
 This is the view that shows what the checkpoint knobs do (interval, min pause, max concurrent:
-the spacing and overlap of the bars) and what a restart strategy does (the length of each
-RESTARTING stretch is the restart delay).
+the spacing and overlap of the bars) and what a restart strategy does (each restart is the gap
+between two attempts of the job, timed by the JobManager: the restart delay).
 
     timeline = lk.Timeline({"fast": job_a, "paused": job_b}).show()
     timeline.run(20)              # watch for 20 s, then stop polling
@@ -29,8 +29,9 @@ STATE_COLORS = {"RESTARTING": "tab:orange", "FAILING": "tab:red", "FAILED": "tab
 
 
 class Timeline(LivePlot):
-    """Polls each job's state every ``poll`` seconds and its checkpoint history every ``refresh``
-    seconds, in a background thread, until :meth:`stop` (or every job has ended)."""
+    """Polls each job's state every ``poll`` seconds, and its checkpoint history and execution
+    attempts every ``refresh`` seconds, in a background thread, until :meth:`stop` (or every job
+    has ended)."""
 
     def __init__(self, jobs: dict, poll: float = 0.2, refresh: float = 1.0, title: str = "checkpoints and restarts"):
         if not jobs:
@@ -43,6 +44,7 @@ class Timeline(LivePlot):
         self.key = "timeline:" + ",".join(sorted(self.jobs))
         self._states: dict[str, list[tuple[float, str]]] = {name: [] for name in self.jobs}
         self._histories: dict[str, pd.DataFrame] = {name: checkpoints.history({}) for name in self.jobs}
+        self._attempts: dict[str, list[dict]] = {name: [] for name in self.jobs}
         self._lock = threading.Lock()
         self._polling = threading.Event()
         self._t0 = time.time()
@@ -59,7 +61,7 @@ class Timeline(LivePlot):
             now = time.time()
             try:
                 # The job list comes straight from the dispatcher; /jobs/{id} is served from a cache
-                # that is up to web.refresh-interval (3 s) old, too coarse to time a restart.
+                # that is up to web.refresh-interval old.
                 current = {summary["jid"]: summary["state"] for summary in self.rest.jobs()}
                 states = {name: current.get(job.job_id, "UNKNOWN") for name, job in self.jobs.items()}
             except LabError as exc:  # a cluster that went away ends the timeline with the reason
@@ -80,8 +82,10 @@ class Timeline(LivePlot):
     def _fetch_histories(self) -> None:
         for name, job in self.jobs.items():
             frame = checkpoints.history(job.checkpoints())
+            attempts = job.attempts()
             with self._lock:
                 self._histories[name] = frame
+                self._attempts[name] = attempts
 
     def run(self, seconds: float) -> "Timeline":
         """Keep polling for ``seconds`` (or until every job has ended), then stop."""
@@ -116,12 +120,19 @@ class Timeline(LivePlot):
                 spans.append((t, end, state))
         return spans
 
+    def restart_spans(self, name: str) -> list[tuple[float, float]]:
+        """(start, end) of each restart of job ``name``, in seconds since the timeline started: from
+        the end of one attempt to the start of the next, as the JobManager timed them (a state
+        polled every ``poll`` seconds can miss an attempt that fails within a poll, or while the
+        machine is too busy to poll). A restart still under way is left out."""
+        with self._lock:
+            attempts = list(self._attempts[name])
+        return [(before["end"] - self._t0, after["start"] - self._t0)
+                for before, after in zip(attempts, attempts[1:]) if before["end"] is not None]
+
     def restart_delays(self, name: str) -> list[float]:
-        """How long each RESTARTING stretch of job ``name`` lasted, in seconds (resolution ``poll``);
-        a stretch still under way at the end is left out."""
-        spans = self.state_spans(name)
-        return [round(end - start, 2) for i, (start, end, state) in enumerate(spans)
-                if state == "RESTARTING" and i < len(spans) - 1]
+        """How long each restart of job ``name`` took, in seconds: the restart strategy's delay."""
+        return [round(end - start, 2) for start, end in self.restart_spans(name)]
 
     def checkpoints(self, name: str) -> pd.DataFrame:
         """Job ``name``'s checkpoints triggered since the timeline started, with ``start`` and ``end``
@@ -172,7 +183,13 @@ class Timeline(LivePlot):
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         for row, name in enumerate(reversed(names)):
-            for start, end, state in self.state_spans(name):
+            restarts = self.restart_spans(name)
+            last_restart_end = restarts[-1][1] if restarts else float("-inf")
+            # Finished restarts as the JobManager timed them; a restart under way, and the other
+            # states, as polled.
+            shaded = [(start, end, "RESTARTING") for start, end in restarts] + \
+                     [span for span in self.state_spans(name) if span[2] != "RESTARTING" or span[0] > last_restart_end]
+            for start, end, state in shaded:
                 if state in STATE_COLORS:
                     ax.broken_barh([(start, max(end - start, self.poll))], (row - 0.45, 0.9),
                                    color=STATE_COLORS[state], alpha=0.25)
