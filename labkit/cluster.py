@@ -261,7 +261,8 @@ class LocalCluster(Cluster):
             # All at once: the TaskManagers retry until the JobManager listens. The first of each role
             # records the class archive (see _class_sharing), so the others start without it once.
             scripts = [self._start_jvm("jobmanager", java=java, record_classes=True)]
-            scripts += [self._start_taskmanager_jvm(java, record_classes=(n == 0)) for n in range(self.settings.taskmanagers)]
+            scripts += [self._start_taskmanager_jvm(java, self._new_taskmanager_id(), record_classes=(n == 0))
+                        for n in range(self.settings.taskmanagers)]
             for script in filter(None, scripts):
                 script.wait(timeout=60)
             self.wait_ready(taskmanagers=self.settings.taskmanagers,
@@ -373,22 +374,33 @@ class LocalCluster(Cluster):
         self._watched = (set(self._pids("taskmanager")), during) if keep_watching else None
 
     def start_taskmanager(self, wait: bool = True, timeout: float = 90) -> None:
-        """Start one more TaskManager (a replacement after a kill, or a second one to scale out)."""
-        expected = len(self._pids("taskmanager")) + 1
-        script = self._start_taskmanager_jvm(find_java())
+        """Start one more TaskManager (a replacement after a kill, or a second one to scale out);
+        with ``wait``, until it is registered and no stopped TaskManager still is."""
+        resource_id = self._new_taskmanager_id()
+        script = self._start_taskmanager_jvm(find_java(), resource_id)
         if script:
             script.wait(timeout=60)
         if wait:
-            self.wait_until(lambda o: o["taskmanagers"] >= expected, timeout,
-                            f"{expected} TaskManager(s) registered")
+            # A killed TaskManager can stay registered, slots and all, until its heartbeats fail. A
+            # job submitted meanwhile that needs the replacement's slots finds none, and on a
+            # standalone cluster that fails it at once (NoResourceAvailableException): a restart.
+            def only_running_ones_registered(_overview) -> bool:
+                registered = {tm["id"] for tm in self.rest.taskmanagers()}
+                running = {_resource_id(pid) for pid in self._pids("taskmanager")}
+                return resource_id in registered and registered <= running
+            self.wait_until(only_running_ones_registered, timeout,
+                            f"TaskManager {resource_id} registered, and no stopped one")
 
-    def _start_taskmanager_jvm(self, java, record_classes: bool = False) -> subprocess.Popen | None:
-        """A TaskManager with a resource id of its own (``tm-1``, ``tm-2``, ... in the Web UI and the
-        REST API), which is also on its command line: how ``kill_taskmanager(job)`` finds its pid."""
+    def _new_taskmanager_id(self) -> str:
+        """``tm-1``, ``tm-2``, ...: each TaskManager's resource id (in the Web UI and the REST API),
+        also on its command line, which is how ``kill_taskmanager(job)`` finds its pid."""
         counter = self.settings.run_dir / "taskmanagers-started"
         number = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(number))
-        return self._start_jvm("taskmanager", f"-D{RESOURCE_ID}=tm-{number}", java=java, record_classes=record_classes)
+        return f"tm-{number}"
+
+    def _start_taskmanager_jvm(self, java, resource_id: str, record_classes: bool = False) -> subprocess.Popen | None:
+        return self._start_jvm("taskmanager", f"-D{RESOURCE_ID}={resource_id}", java=java, record_classes=record_classes)
 
     # --- logs ---------------------------------------------------------------------------
     def _log_files(self, component: str, suffix: str) -> list[Path]:

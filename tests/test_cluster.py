@@ -249,6 +249,28 @@ def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healt
                                "the replacement TaskManager to register")
 
 
+def test_after_a_kill_the_replacement_is_ready_for_the_next_job_when_start_returns(healthy_cluster):
+    """The killed TaskManager ran a job, so the JobManager can list it for seconds after the kill.
+    A job that needs every slot, submitted as soon as the replacement is started, gets them all
+    on its first attempt: no NoResourceAvailableException, no restart."""
+    slots = healthy_cluster.settings.taskmanagers * healthy_cluster.settings.slots
+    victim = lk.submit(kc.build, name="t-victim", records=10**9, keys=50, rate=2000, parallelism=slots)
+    victim.wait_running()
+    time.sleep(2)
+    before = {tm["id"] for tm in healthy_cluster.rest.taskmanagers()}
+    healthy_cluster.kill_taskmanager(victim)
+    healthy_cluster.start_taskmanager()
+    registered = {tm["id"] for tm in healthy_cluster.rest.taskmanagers()}
+    assert len(registered) == len(before) and len(registered - before) == 1, (before, registered)  # one replaced
+    assert victim.wait_terminal(60) == "FAILED"
+    job = lk.submit(kc.build, name="t-after-kill", records=10**9, keys=50, rate=2000, parallelism=slots)
+    job.wait_running()
+    time.sleep(3)
+    attempts, failures = job.attempts(), job.exceptions()
+    job.cancel()
+    assert [a["attempt"] for a in attempts] == [0] and failures == [], failures
+
+
 def test_a_module_edited_after_the_taskmanagers_started_is_named_when_a_thread_mode_job_is_submitted(
         healthy_cluster, tmp_path, monkeypatch):
     from labkit import cluster as cluster_module
