@@ -303,7 +303,8 @@ class JobHandle:
         A restart cancels every task and, after the restart strategy's delay, deploys new attempts
         of them (the lab's jobs are one failover region), so the gap between one attempt's end and
         the next one's start is the restart delay: exact, however rarely the job's state was
-        polled. The JobManager keeps the last 16 attempts of each task."""
+        polled. An attempt that failed before it was deployed (for want of slots) has no start and
+        is left out. The JobManager keeps the last 16 attempts of each task."""
         starts: dict[int, float] = {}
         ends: dict[int, float] = {}
         unfinished: set[int] = set()
