@@ -238,32 +238,24 @@ def test_print_from_python_lands_in_the_taskmanager_stdout(healthy_cluster):
     assert all(f"{marker}-{n}" in stdout for n in range(3)), stdout[-500:]
 
 
-def test_a_taskmanager_lost_during_an_operation_is_replaced_with_a_warning(healthy_cluster):
-    with pytest.warns(UserWarning, match="crashed while testing the guard"):
-        with healthy_cluster.replacing_lost_taskmanagers("testing the guard"):
-            lost = healthy_cluster.kill_taskmanager()
-    alive = [p.pid for p in healthy_cluster.processes() if p.role == "taskmanager"]
-    expected = healthy_cluster.settings.taskmanagers
-    assert len(alive) == expected and lost not in alive
-    healthy_cluster.wait_until(lambda o: o["taskmanagers"] == expected and o["slots_total"] >= 4, 60,
-                               "the replacement TaskManager to register")
-
-
-def test_after_a_kill_the_replacement_is_ready_for_the_next_job_when_start_returns(healthy_cluster):
-    """The killed TaskManager ran a job, so the JobManager can list it for seconds after the kill.
-    A job that needs every slot, submitted as soon as the replacement is started, gets them all
-    on its first attempt: no NoResourceAvailableException, no restart."""
+def test_a_taskmanager_lost_during_an_operation_is_replaced_and_the_next_job_gets_every_slot_at_once(healthy_cluster):
+    """The lost TaskManager ran a job, so the JobManager can list it for a moment after its death.
+    Once the guard has replaced it, only running TaskManagers are registered, and a job that needs
+    every slot runs on its first attempt: no NoResourceAvailableException, no restart."""
     slots = healthy_cluster.settings.taskmanagers * healthy_cluster.settings.slots
     victim = lk.submit(kc.build, name="t-victim", records=10**9, keys=50, rate=2000, parallelism=slots)
     victim.wait_running()
     time.sleep(2)
     before = {tm["id"] for tm in healthy_cluster.rest.taskmanagers()}
-    healthy_cluster.kill_taskmanager(victim)
-    healthy_cluster.start_taskmanager()
+    with pytest.warns(UserWarning, match="crashed while testing the guard"):
+        with healthy_cluster.replacing_lost_taskmanagers("testing the guard"):
+            lost = healthy_cluster.kill_taskmanager(victim)
+    alive = [p.pid for p in healthy_cluster.processes() if p.role == "taskmanager"]
+    assert len(alive) == healthy_cluster.settings.taskmanagers and lost not in alive
     registered = {tm["id"] for tm in healthy_cluster.rest.taskmanagers()}
     assert len(registered) == len(before) and len(registered - before) == 1, (before, registered)  # one replaced
     assert victim.wait_terminal(60) == "FAILED"
-    job = lk.submit(kc.build, name="t-after-kill", records=10**9, keys=50, rate=2000, parallelism=slots)
+    job = lk.submit(kc.build, name="t-after-loss", records=10**9, keys=50, rate=2000, parallelism=slots)
     job.wait_running()
     time.sleep(3)
     attempts, failures = job.attempts(), job.exceptions()
