@@ -28,6 +28,9 @@ from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
 
+# Past execution attempts of each task the JobManager keeps (jobmanager.execution.attempts-history-size).
+ATTEMPTS_KEPT = 16
+
 # What PyFlink does when nobody tunes it (the bench's "PyFlink defaults" rows measure it).
 PYFLINK_DEFAULTS: dict = {}
 
@@ -304,14 +307,14 @@ class JobHandle:
         of them (the lab's jobs are one failover region), so the gap between one attempt's end and
         the next one's start is the restart delay: exact, however rarely the job's state was
         polled. An attempt that failed before it was deployed (for want of slots) has no start and
-        is left out. The JobManager keeps the last 16 attempts of each task."""
+        is left out, and so are attempts older than the JobManager keeps (``ATTEMPTS_KEPT``)."""
         starts: dict[int, float] = {}
         ends: dict[int, float] = {}
         unfinished: set[int] = set()
         for vertex in self.detail()["vertices"]:
             current = self.rest.vertex(self.job_id, vertex["id"])["subtasks"][0]
             earlier = [self.rest.subtask_attempt(self.job_id, vertex["id"], 0, n)
-                       for n in range(max(0, current["attempt"] - 16), current["attempt"])]
+                       for n in range(max(0, current["attempt"] - ATTEMPTS_KEPT), current["attempt"])]
             for attempt in earlier + [current]:
                 n = attempt["attempt"]
                 if attempt.get("start-time", -1) > 0:
