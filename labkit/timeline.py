@@ -131,7 +131,8 @@ class Timeline(LivePlot):
                 for before, after in zip(attempts, attempts[1:]) if before["end"] is not None]
 
     def restart_delays(self, name: str) -> list[float]:
-        """How long each restart of job ``name`` took, in seconds: the restart strategy's delay."""
+        """How long each restart of job ``name`` took, in seconds: the restart strategy's delay, plus
+        what cancelling the failed attempt and deploying the next took beyond it."""
         return [round(end - start, 2) for start, end in self.restart_spans(name)]
 
     def checkpoints(self, name: str) -> pd.DataFrame:
