@@ -59,9 +59,10 @@ from labkit.recommender.model import PopularityBaseline, Recommender  # noqa: E4
 SIZES = {
     # records per Python run under the lab's defaults / PyFlink's (which are ~20x slower), JVM records,
     # seconds of each paced checkpoint run and of each sampling-overhead window
-    "tiny": dict(start_runs=1, records=20_000, default_records=3_000, sql_records=500_000, keys=100, latency_rate=1_000,
-                 latency_records=3_000, checkpoint_seconds=6, overhead_seconds=3,
-                 rec_users=60, rec_rate=500, rec_seconds=6, rec_warmup_seconds=3, warm_start=False, cluster_starts=1),
+    # tiny: the smallest inputs that still give every row a value (make test runs it to prove the runner)
+    "tiny": dict(start_runs=1, records=10_000, default_records=1_500, sql_records=200_000, keys=100, latency_rate=1_000,
+                 latency_records=3_000, checkpoint_seconds=4, overhead_seconds=2,
+                 rec_users=60, rec_rate=500, rec_seconds=4, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
     "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
                  latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
                  rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8, warm_start=True, cluster_starts=3),
