@@ -59,7 +59,8 @@ from labkit.recommender.model import PopularityBaseline, Recommender  # noqa: E4
 SIZES = {
     # records per Python run under the lab's defaults / PyFlink's (which are ~20x slower), JVM records,
     # seconds of each paced checkpoint run and of each sampling-overhead window
-    # tiny: the smallest inputs that still give every row a value (make test runs it to prove the runner)
+    # tiny: make test runs it to prove the runner, not to meet the targets: inputs just large enough
+    # that every row gets a value
     "tiny": dict(start_runs=1, records=10_000, default_records=1_500, sql_records=200_000, keys=100, latency_rate=1_000,
                  latency_records=3_000, checkpoint_seconds=4, overhead_seconds=2,
                  rec_users=60, rec_rate=500, rec_seconds=4, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
