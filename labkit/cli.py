@@ -1,4 +1,4 @@
-"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, data, student."""
+"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, data, student, sync."""
 from __future__ import annotations
 
 import argparse
@@ -172,6 +172,19 @@ def student(args) -> int:
     return 0
 
 
+def sync(args) -> int:
+    from .sync import sync as write_chapter_code
+    changes = write_chapter_code(write=not args.check)
+    for change in changes:
+        print(change)
+    if args.check:
+        print("chapter code matches labkit" if not changes else
+              f"{len(changes)} cell(s) differ from their modules: run `labkit sync`")
+        return 1 if changes else 0
+    print(f"{len(changes)} cell(s) rewritten from their modules" if changes else "chapter code already matches labkit")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit", description="Flink State Lab: the local Flink cluster")
     parser.add_argument("--lab", help="lab name (default: $LABKIT_LAB or 'default')")
@@ -210,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("student", help="write student copies of every chapter (solutions stripped)")
     p.add_argument("--out", default="student", help="folder for the student notebooks")
     p.set_defaults(run=student)
+    p = sub.add_parser("sync", help="write the chapters' `# as in labkit/...` cells from labkit's modules")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a cell differs from its module")
+    p.set_defaults(run=sync)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

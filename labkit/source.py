@@ -11,7 +11,7 @@ import inspect
 import re
 import textwrap
 
-_MODULE_CELL = re.compile(r"# as in (labkit/[\w/]+)\.py\n")
+_MODULE_CELL = re.compile(r"# as in (labkit/[\w/]+)\.py\b.*\n")
 
 
 def module_of_cell(source: str) -> str | None:

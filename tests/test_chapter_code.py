@@ -1,22 +1,25 @@
 """What a chapter runs is code the learner reads in the chapter, before it runs.
 
 The first chapter that runs a pipeline defines it in its own cells (d2l style): a cell that
-starts with ``# as in labkit/<module>.py`` holds that module's functions and classes, character
-for character, and the chapter's own ``lk.submit`` calls run what the cell defined (a labkit helper
-that submits for it runs the same code from labkit). Later chapters (and the tests and
-the benchmarks) import the same code from labkit and display it with ``lk.show_code``. So a test
-here fails when a chapter's cell and labkit's module differ, and when a chapter runs a pipeline
-whose build, or a function class it wires in, it has neither defined nor shown first."""
+starts with ``# as in labkit/<module>.py`` holds that module's functions and classes, written from
+the module by ``labkit sync`` (labkit/sync.py), and the chapter's own ``lk.submit`` calls run what
+the cell defined (a labkit helper that submits for it runs the same code from labkit). Later
+chapters (and the tests and the benchmarks) import the same code from labkit and display it with
+``lk.show_code``. So a test here fails when ``labkit sync`` has a cell left to write, and when a
+chapter runs a pipeline whose build, or a function class it wires in, it has neither defined nor
+shown first."""
 import ast
 import importlib
 import inspect
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from labkit.chapters import chapters
 from labkit.source import module_of_cell
+from labkit.sync import HEADER, SyncError, defined_names, sync
 
 # Helpers that submit a pipeline themselves: what they run.
 HELPER_BUILDS = {
@@ -58,16 +61,6 @@ def _functions_wired_in(build) -> list[str]:
     return wired
 
 
-def _defined_names(statement) -> list[str]:
-    if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
-        return [statement.name]
-    if isinstance(statement, ast.Assign):
-        return [target.id for target in statement.targets if isinstance(target, ast.Name)]
-    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-        return [statement.target.id]
-    return []
-
-
 def _runs_and_shows(notebook):
     """``(cell index, build path)`` for every pipeline the chapter runs, ``{path: first cell}``
     defined or shown."""
@@ -85,7 +78,7 @@ def _runs_and_shows(notebook):
     for index, source in enumerate(sources):
         if (module := module_of_cell(source)):
             for statement in ast.parse(source).body:
-                for name in _defined_names(statement):
+                for name in defined_names(statement):
                     defined[name] = f"{module}.{name}"
                     shown.setdefault(defined[name], index)
         for args in re.findall(r"show_code\(([^)]*)\)", source):
@@ -110,60 +103,41 @@ def test_every_pipeline_a_chapter_runs_is_defined_or_shown_before_it_runs(chapte
     assert missing == [], f"{chapter} runs code it neither defines nor shows first (lk.show_code): {missing}"
 
 
-def _statement_text(source: str, statement) -> str:
-    first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
-    return "\n".join(source.splitlines()[first - 1:statement.end_lineno])
+def test_every_chapter_cell_that_holds_labkit_code_is_as_labkit_sync_writes_it():
+    assert [str(change) for change in sync(write=False)] == [], "run `labkit sync`: edit the module, not the cell"
 
 
-def _differences(cell: str) -> list[str]:
-    """Where a ``# as in labkit/...`` cell is not its module's code, one line per statement."""
-    module = importlib.import_module(module_of_cell(cell))
-    module_source = inspect.getsource(module)
-    module_statements = {name: statement for statement in ast.parse(module_source).body
-                         for name in _defined_names(statement)}
-    problems = []
-    for statement in ast.parse(cell).body:
-        if isinstance(statement, (ast.Import, ast.ImportFrom)):
-            for alias in statement.names:
-                bound = alias.asname or alias.name.split(".")[0]
-                if isinstance(statement, ast.ImportFrom):
-                    value = getattr(importlib.import_module(statement.module), alias.name)
-                else:
-                    value = importlib.import_module(alias.name.split(".")[0])
-                if getattr(module, bound, None) is not value:
-                    problems.append(f"`{bound}` is imported from elsewhere than in {module.__name__}")
-            continue
-        names = _defined_names(statement)
-        if not names or any(name not in module_statements for name in names):
-            problems.append(f"line {statement.lineno}: not a definition of {module.__name__}")
-            continue
-        theirs = module_statements[names[0]]
-        if _statement_text(cell, statement) != _statement_text(module_source, theirs):
-            problems.append(f"`{names[0]}` differs from {module.__name__}.{names[0]}")
-    return problems
+def _notebook_with(tmp_path, *cells: str) -> dict[str, Path]:
+    path = tmp_path / "99_probe.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), path)
+    return {"99": path}
 
 
-def _reimports(cells: list[str]) -> list[str]:
-    """Names a ``# as in`` cell imports from labkit after an earlier cell defined them: running it
-    would replace the chapter's own definition (and a learner's edit of it) with labkit's."""
-    defined, problems = set(), []
-    for cell in cells:
-        for statement in ast.parse(cell).body:
-            if isinstance(statement, ast.ImportFrom) and statement.module.startswith("labkit"):
-                problems += [f"`{a.name}` is imported from {statement.module}, but the chapter defined it"
-                             for a in statement.names if a.name in defined]
-            defined.update(_defined_names(statement))
-    return problems
+def test_sync_rewrites_a_drifted_definition_and_refuses_cells_it_cannot_write(tmp_path):
+    from labkit.pipelines import keyed_count
+    original = HEADER.format(path="labkit/pipelines/keyed_count.py") + \
+        "\nfrom pyflink.common import Types\n\n\n" + inspect.getsource(keyed_count.CountPerKey).rstrip()
+    drifted = original.replace("(self.count.value() or 0) + 1", "(self.count.value() or 0) + 2")
+    notebooks = _notebook_with(tmp_path, drifted)
+    assert [change.cell for change in sync(write=False, notebooks=notebooks)] == [0]
+    assert nbformat.read(notebooks["99"], as_version=4).cells[0].source == drifted  # a check writes nothing
+    sync(notebooks=notebooks)
+    assert nbformat.read(notebooks["99"], as_version=4).cells[0].source == original
+    assert sync(write=False, notebooks=notebooks) == []
+
+    elsewhere = original.replace("from pyflink.common import Types", "from pyflink.table import DataTypes as Types")
+    with pytest.raises(SyncError, match="`Types` is imported otherwise"):
+        sync(write=False, notebooks=_notebook_with(tmp_path, elsewhere))
+    with pytest.raises(SyncError, match="neither an import nor a definition"):
+        sync(write=False, notebooks=_notebook_with(tmp_path, original + "\nprint('side effect')\n"))
+    with pytest.raises(SyncError, match="defines no `Gone`"):
+        sync(write=False, notebooks=_notebook_with(tmp_path, original + "\n\n\nclass Gone:\n    pass\n"))
+    reimport = "# as in labkit/pipelines/state_backends.py\nfrom labkit.pipelines.keyed_count import CountPerKey\n"
+    with pytest.raises(SyncError, match="imports `CountPerKey` from labkit.pipelines.keyed_count, which an earlier cell defines"):
+        sync(write=False, notebooks=_notebook_with(tmp_path, original, reimport))
 
 
-@pytest.mark.parametrize("chapter", sorted(chapters()))
-def test_code_a_chapter_defines_is_labkits_code_character_for_character(chapter):
-    notebook = nbformat.read(chapters()[chapter], as_version=4)
-    cells = [c.source for c in notebook.cells if c.cell_type == "code" and module_of_cell(c.source)]
-    assert [problem for cell in cells for problem in _differences(cell)] + _reimports(cells) == []
-
-
-def test_the_checks_find_a_pipeline_run_unshown_a_definition_that_drifted_and_one_imported_over():
+def test_the_check_finds_a_pipeline_run_before_it_is_shown():
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("from labkit.pipelines import keyed_count as kc\nlk.show_code(kc.build)"),
         nbformat.v4.new_code_cell("job = lk.submit(kc.build, name='x', records=10)")])
@@ -171,17 +145,3 @@ def test_the_checks_find_a_pipeline_run_unshown_a_definition_that_drifted_and_on
     assert runs == [(1, "labkit.pipelines.keyed_count.build")]
     wired = _functions_wired_in(_load(runs[0][1]))
     assert "labkit.pipelines.keyed_count.CountPerKey" in wired and "labkit.pipelines.keyed_count.CountPerKey" not in shown
-
-    from labkit.pipelines import keyed_count
-    original = "# as in labkit/pipelines/keyed_count.py\nfrom pyflink.common import Types\n\n\n" + \
-        inspect.getsource(keyed_count.CountPerKey)
-    assert _differences(original) == []
-    drifted = original.replace("(self.count.value() or 0) + 1", "(self.count.value() or 0) + 2")
-    assert _differences(drifted) == ["`CountPerKey` differs from labkit.pipelines.keyed_count.CountPerKey"]
-    elsewhere = original.replace("from pyflink.common import Types", "from pyflink.table import DataTypes as Types")
-    assert _differences(elsewhere) == ["`Types` is imported from elsewhere than in labkit.pipelines.keyed_count"]
-    extra = original + "\nprint('side effect')\n"
-    assert _differences(extra)[0].endswith("not a definition of labkit.pipelines.keyed_count")
-    reimport = "# as in labkit/pipelines/state_backends.py\nfrom labkit.pipelines.keyed_count import CountPerKey\n"
-    assert _reimports([original, reimport]) == [
-        "`CountPerKey` is imported from labkit.pipelines.keyed_count, but the chapter defined it"]
