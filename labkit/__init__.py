@@ -22,7 +22,7 @@ from .checks import install_ipython_handler as _install_ipython_handler
 _PUBLIC = {
     "up": "session", "down": "session", "current": "session",
     "LabSettings": "settings",
-    "sized": "chapters", "show_code": "source",
+    "sized": "chapters", "show_code": "source", "claim": "claims",
     "job_config": "jobs", "submit": "jobs", "submit_sql": "jobs", "run_script": "jobs", "remote_environment": "jobs",
     "collect_table": "jobs", "TableRun": "jobs",
     "JobHandle": "jobs", "cancel_all": "jobs", "output_dir": "outputs",
@@ -34,7 +34,7 @@ _PUBLIC = {
     **{error: "errors" for error in (
         "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown", "ClusterNotReady",
         "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError", "JobError", "JobFailed",
-        "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName", "OutsideLab", "MalformedEvent", "CheckFailed",
+        "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName", "OutsideLab", "MalformedEvent", "CheckFailed", "ClaimFailed",
         "ExerciseNotDone")},
 }
 _SUBMODULES = ("checks", "data", "metrics", "jobs")

@@ -79,6 +79,60 @@ def run_table_answer(exercise: str, build, *, name: str, hint: str, config: dict
         _fail(exercise, f"running your Table failed: {_reason(error)[:300]}", hint)
 
 
+# Flink's Web UI calls a task backpressured from 10 % of its time on ("LOW", "HIGH").
+NOT_BACKPRESSURED_MS = 100
+BUSY_MS = 500
+
+
+def _medians(frame, metric: str) -> dict[str, float]:
+    suffix = f".{metric}"
+    return {column.removesuffix(suffix): float(frame[column].median())
+            for column in frame.columns if column.endswith(suffix)}
+
+
+def _bottleneck_by_rule(frame) -> str | None:
+    busy, backpressured = _medians(frame, "busyTimeMsPerSecond"), _medians(frame, "backPressuredTimeMsPerSecond")
+    free = {name: ms for name, ms in busy.items() if ms > BUSY_MS and backpressured.get(name, 0) < NOT_BACKPRESSURED_MS}
+    return max(free, key=free.get) if free else None
+
+
+def _skewed_run():
+    """A run in which the busiest operator is not the bottleneck: the source computes its records'
+    keys (busy) and waits for buffers part of each second, while one of the two counting subtasks
+    gets the hot keys (its vertex is busy 1,000 and 200 ms/s: 600 on average) and never waits."""
+    import pandas as pd
+    shares = {"sequence": (850.0, 150.0), "count-per-key": (600.0, 0.0), "results": (20.0, 0.0)}
+    columns = {}
+    for operator, (busy, backpressured) in shares.items():
+        columns[f"{operator}.busyTimeMsPerSecond"] = [busy - 10, busy, busy + 10] * 4
+        columns[f"{operator}.backPressuredTimeMsPerSecond"] = [backpressured] * 12
+    return pd.DataFrame(columns, index=[0.5 * i for i in range(12)])
+
+
+def check_bottleneck(exercise: str, find_bottleneck, frame) -> None:
+    """Exercise 00.1: ``find_bottleneck(frame)`` names the operator that holds the job up, on this
+    run and on one where the busiest operator is itself backpressured."""
+    require(exercise, callable(find_bottleneck), "find_bottleneck must be a function of the sampled frame",
+            hint="def find_bottleneck(frame): ... return the operator's name")
+    expected = _bottleneck_by_rule(frame)
+    require(exercise, expected is not None, "this run has no operator that is busy and free of backpressure",
+            hint="run the burst job's cells again: the job must run flat out")
+    for what, run in (("this run", frame), ("a run with a hot key", _skewed_run())):
+        try:
+            named = find_bottleneck(run)
+        except Exception as error:  # noqa: BLE001 - the learner's code: say what it raised
+            _fail(exercise, f"find_bottleneck raised {type(error).__name__}: {error} on {what}",
+                  hint="columns are named '<operator>.busyTimeMsPerSecond' and '<operator>.backPressuredTimeMsPerSecond'")
+        if named != _bottleneck_by_rule(run):
+            busy = _medians(run, "busyTimeMsPerSecond")
+            _fail(exercise, f"on {what}, find_bottleneck named {named!r}, which is not the bottleneck"
+                  + (" (it is the busiest operator, but it also waits for output buffers)"
+                     if named == max(busy, key=busy.get) else ""),
+                  hint="an operator that is backpressured waits for the one after it; "
+                       "the bottleneck is busy and not backpressured")
+    _passed(exercise, "find_bottleneck names the operator that holds the job up, on this run and on a skewed one")
+
+
 def _reason(error: Exception) -> str:
     """What went wrong, in Flink's words when it came from the JVM."""
     return error.java_exception.getMessage() if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from . import checkpoints
 from .dashboard import PANELS as DASHBOARD_PANELS
-from .dashboard import LivePlot, counter_rate, not_running_spans, save_metrics
+from .dashboard import LivePlot, counter_rate, not_running_spans, save_metrics, with_gaps
 from .errors import LabError
 from .metrics import TASKMANAGER_METRICS, MetricsSampler, steady_rate
 from .rocksdb import disk_bytes as rocksdb_disk_bytes
@@ -105,7 +105,8 @@ class Compare(LivePlot):
                 series, unit = extract(frame) if not frame.empty else (None, "")
                 ax.set_ylabel(unit, fontsize=8)
                 if series is not None and series.notna().any():
-                    ax.plot(series.index, series.to_numpy(dtype=float), label=label, lw=1.5)
+                    line = with_gaps(series.astype(float))
+                    ax.plot(line.index, line.to_numpy(dtype=float), label=label, lw=1.5)
                 for start, end, _ in not_running_spans(frame):
                     ax.axvspan(start, end, color="tab:red", alpha=0.08)
             ax.set_ylim(bottom=0)

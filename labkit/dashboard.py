@@ -38,9 +38,12 @@ def counter_rate(frame: pd.DataFrame, column: str, window_s: float = 4.0) -> pd.
     watch. A Python operator's counters move a bundle at a time, so a rate over a fixed number of
     samples zig-zags with how many bundle steps fell into each window; between update steps at
     least ``window_s`` apart it does not. A counter that stops moving for longer than both
-    ``window_s`` and twice its usual step interval is stalled: its rate then falls towards 0.
+    ``window_s`` and twice its usual step interval has stalled: its rate is then 0 (a replay that
+    ended reads 0 from then on, not its last rate fading away).
+    Where the sample was stale (the REST layer had not refreshed the counter) the rate is NaN.
     """
-    moved = counter_moves(frame[column].astype(float))
+    counter = frame[column].astype(float)
+    moved = counter_moves(counter)
     steps_t, steps_c = moved.index.to_numpy(dtype=float), moved.to_numpy(dtype=float)
     stalled_after = max(window_s, 2 * float(np.median(np.diff(steps_t)))) if len(steps_t) > 1 else window_s
     rates = np.full(len(frame), np.nan)
@@ -49,9 +52,10 @@ def counter_rate(frame: pd.DataFrame, column: str, window_s: float = 4.0) -> pd.
         if last < 1:
             continue
         first = min(max(np.searchsorted(steps_t, steps_t[last] - window_s, side="right") - 1, 0), last - 1)
-        end = now if now - steps_t[last] > stalled_after else steps_t[last]
-        rates[row] = (steps_c[last] - steps_c[first]) / (end - steps_t[first])
-    return pd.Series(rates, index=frame.index).clip(lower=0)
+        stalled = now - steps_t[last] > stalled_after
+        rates[row] = 0.0 if stalled else (steps_c[last] - steps_c[first]) / (steps_t[last] - steps_t[first])
+    # A stale sample (see metrics.time_shares) says nothing about the rate: a gap, not a stall.
+    return pd.Series(rates, index=frame.index).clip(lower=0).where(counter.notna())
 
 
 def _throughput(frame):
@@ -63,6 +67,20 @@ def _throughput(frame):
         else:  # a source: show what it emits
             rates[f"{vertex} out"] = counter_rate(frame, f"{vertex}.numRecordsOut")
     return pd.DataFrame(rates, index=frame.index), "records/s"
+
+
+def with_gaps(series: pd.Series, min_gap_s: float = 3.0) -> pd.Series:
+    """``series`` without its missing samples, but with a NaN (a break in the drawn line) where
+    values are missing for longer than ``min_gap_s`` and three usual sample intervals: a line
+    joins across one stale sample, and shows a longer silence as the gap it is."""
+    known = series.dropna()
+    if len(known) < 2:
+        return known
+    times = known.index.to_numpy(dtype=float)
+    steps = np.diff(times)
+    limit = max(min_gap_s, 3 * float(np.median(np.diff(series.index.to_numpy(dtype=float)))))
+    breaks = [(times[i] + times[i + 1]) / 2 for i in np.flatnonzero(steps > limit)]
+    return pd.concat([known, pd.Series(np.nan, index=breaks)]).sort_index() if breaks else known
 
 
 def _busy(frame):
@@ -102,7 +120,7 @@ def _memory(frame):
 
 PANELS = {
     "throughput": ("Throughput per operator", _throughput),
-    "backpressure": ("Busy and backpressured time", _busy),
+    "backpressure": ("Busy and backpressured time in each interval", _busy),
     "watermark": ("Watermark lag", _watermark_lag),
     "event_time": ("Watermark in event time", _watermark_event_time),
     "checkpoints": ("Last checkpoint", _checkpoints),
@@ -232,13 +250,15 @@ class LiveDashboard(LivePlot):
                 continue
             primary = [c for c in data.columns if c not in SECONDARY]
             for column in primary:
-                ax.plot(data.index, data[column].to_numpy(dtype=float), label=column, lw=1.5)
+                line = with_gaps(data[column].astype(float))
+                ax.plot(line.index, line.to_numpy(dtype=float), label=column, lw=1.5)
             if primary:
                 ax.set_ylim(bottom=min(0, float(np.nanmin(data[primary].to_numpy(dtype=float)))))
             handles, labels = ax.get_legend_handles_labels()
             for column in (c for c in data.columns if c in SECONDARY):
                 right = ax.twinx()
-                line, = right.plot(data.index, data[column].to_numpy(dtype=float), color="tab:orange", lw=1.2, ls="--")
+                series = with_gaps(data[column].astype(float))
+                line, = right.plot(series.index, series.to_numpy(dtype=float), color="tab:orange", lw=1.2, ls="--")
                 right.set_ylabel(column, fontsize=8)
                 right.set_ylim(bottom=0)
                 handles.append(line)

@@ -126,6 +126,13 @@ class CheckFailed(LabError, AssertionError):
     """An exercise check did not pass. The message is written for the learner."""
 
 
+class ClaimFailed(LabError, AssertionError):
+    """A sentence of a chapter that states a measurement does not hold on this run."""
+
+    hint = ("the chapter's text says otherwise: on a machine much busier than usual, run the chapter "
+            "again; if it fails again, report it with the run's runs/report.md")
+
+
 class ExerciseNotDone(LabError):
     """A student copy's exercise cell still holds its placeholder."""
 

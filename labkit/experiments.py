@@ -72,12 +72,9 @@ def sustained_jvm_rate(name: str, config: dict, *, keys: int, seconds: float) ->
 
 
 def stage_load(frame: pd.DataFrame, last: int = 5) -> pd.DataFrame:
-    """Per task: busy and backpressured ms per second, the median of the ``last`` samples.
-
-    Only the end of the run counts: Flink reports these gauges as averages over a sliding window
-    (60 s by default, refreshed every 5 s), so samples taken early still carry the Python
-    workers' start-up, when every task reports itself busy.
-    """
+    """Per task: busy and backpressured ms per second, the median of the ``last`` samples' values
+    (each the share of its own interval, :func:`labkit.metrics.time_shares`): the end of the run,
+    when the pipeline is saturated and every worker has long started."""
     rows = {}
     for column in frame.columns:
         label, _, metric = column.rpartition(".")
@@ -97,5 +94,6 @@ def bottleneck(load: pd.DataFrame) -> str:
     the bottleneck itself is not, and it is busy; the tasks after it idle."""
     busy_free = load[(load["busy ms/s"] > 500) & (load["backpressured ms/s"] < 500)]
     if busy_free.empty:
-        raise ValueError("no task is both busy and free of backpressure: the pipeline is not saturated")
+        raise LabError("no task is both busy and free of backpressure: the pipeline is not saturated",
+                       hint="run the job flat out (no pacing) for longer, then read its load again")
     return busy_free["busy ms/s"].idxmax()

@@ -4,10 +4,20 @@ One sampler per job name: starting a new one (e.g. by re-running a notebook cell
 previous. Sampling stops by itself when the job reaches a terminal state.
 
 Columns of :meth:`MetricsSampler.frame`: ``t`` (seconds since start), ``job_state``, then
-``<vertex>.<metric>`` per vertex (``sum`` over subtasks for counts and rates, ``max`` for
-busy/backpressured time, ``min`` for the input watermark), ``job.<metric>`` (checkpoints,
-restarts), ``tm.<metric>`` summed over TaskManagers (memory) and ``extra.<name>`` for the
-extra probes given to the sampler (e.g. bytes on disk).
+``<vertex>.<metric>`` per vertex (``sum`` over subtasks for counts and rates, ``min`` for the
+input watermark), ``job.<metric>`` (checkpoints, restarts), ``tm.<metric>`` summed over
+TaskManagers (memory) and ``extra.<name>`` for the extra probes given to the sampler (e.g. bytes
+on disk).
+
+Busy, backpressured and idle time are measured per sampling interval (:func:`time_shares`).
+Flink's gauges of the same names (``busyTimeMsPerSecond``...) average over the last 60 s: a job
+that saturates for 10 s, or a task's start-up, would show in them for a minute. Flink also keeps
+each task's accumulated busy, backpressured and idle milliseconds, which the sampler reads from
+the job's details; their differences between two samples say what the vertex did in between,
+as a share of that interval (mean over its subtasks). The REST API refreshes metrics about once
+a second, so two samples may see one snapshot: those accumulated times did not advance, and the
+sample is marked stale (``<vertex>.stale``), its counters left out rather than read as "no
+records", and drawn as a gap.
 """
 from __future__ import annotations
 
@@ -28,10 +38,19 @@ VERTEX_METRICS: dict[str, str] = {
     "numRecordsOut": "sum",
     "numRecordsInPerSecond": "sum",
     "numRecordsOutPerSecond": "sum",
-    "busyTimeMsPerSecond": "max",
-    "backPressuredTimeMsPerSecond": "max",
     "currentInputWatermark": "min",
 }
+# Accumulated milliseconds per vertex, summed over its subtasks, as the job's details give them:
+# REST field -> sampled column.
+ACCUMULATED_TIMES = {"accumulated-busy-time": "accumulatedBusyTimeMs",
+                     "accumulated-backpressured-time": "accumulatedBackPressuredTimeMs",
+                     "accumulated-idle-time": "accumulatedIdleTimeMs"}
+# Sampled accumulated column -> the per-interval share it becomes (named as Flink's gauges).
+TIME_SHARES = {"accumulatedBusyTimeMs": "busyTimeMsPerSecond",
+               "accumulatedBackPressuredTimeMs": "backPressuredTimeMsPerSecond",
+               "accumulatedIdleTimeMs": "idleTimeMsPerSecond"}
+# Counters left out of a stale sample: the REST layer had not refreshed them.
+COUNTERS = ("numRecordsIn", "numRecordsOut")
 JOB_METRICS = ("lastCheckpointDuration", "lastCheckpointSize", "lastCheckpointFullSize",
                "numberOfCompletedCheckpoints", "numberOfFailedCheckpoints", "numRestarts")
 TASKMANAGER_METRICS = ("Status.JVM.Memory.Heap.Used", "Status.Flink.Memory.Managed.Used",
@@ -137,6 +156,8 @@ class MetricsSampler:
             self._order = [Vertex(v["id"], v["name"]).label for v in detail["vertices"]]
             for v in detail["vertices"]:
                 vertex = Vertex(v["id"], v["name"])
+                for field, column in ACCUMULATED_TIMES.items():
+                    row[f"{vertex.label}.{column}"] = float(v.get("metrics", {}).get(field, "NaN"))
                 wanted = self._available(vertex)
                 if not wanted:
                     continue
@@ -172,11 +193,41 @@ class MetricsSampler:
             rows = list(self.rows)
         if not rows:
             return pd.DataFrame()
-        frame = pd.DataFrame(rows).set_index("t")
+        frame = time_shares(pd.DataFrame(rows).set_index("t"))
         # Columns appear as each vertex's metrics register, not in pipeline order: put the vertices'
         # columns in the job's order (after the job-wide ones), so "upstream" reads left to right.
         position = {label: i for i, label in enumerate(self._order)}
         return frame[sorted(frame.columns, key=lambda column: position.get(column.rpartition(".")[0], -1))]
+
+
+def time_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each vertex's busy, backpressured and idle ms per second of every interval
+    (``<vertex>.busyTimeMsPerSecond``...) from the differences of its accumulated times, and
+    ``<vertex>.stale`` true where the sample repeats the REST layer's previous snapshot (its
+    counters are then NaN: unknown, not zero).
+
+    Each share is the accumulated time's growth over the growth of all three, which is the
+    wall time the snapshots span times the running subtasks, so a late snapshot still gives
+    the right share of the time it covers. A restarted job's tasks count from zero again:
+    the interval across the restart gets no value."""
+    frame = frame.copy()
+    vertices = sorted({c.rsplit(".", 1)[0] for c in frame.columns if c.endswith(".accumulatedIdleTimeMs")})
+    for vertex in vertices:
+        times = frame[[f"{vertex}.{column}" for column in TIME_SHARES]].astype(float)
+        total = times.sum(axis=1, min_count=len(TIME_SHARES))
+        known = total.dropna()
+        stale = known.diff() == 0
+        fresh = times.loc[stale.index[~stale]]
+        grown = fresh.diff()
+        span = grown.sum(axis=1)
+        shares = (1000.0 * grown.div(span.where(span > 0), axis=0)).where(grown.ge(0).all(axis=1))
+        for column, share in TIME_SHARES.items():
+            frame[f"{vertex}.{share}"] = shares[f"{vertex}.{column}"].reindex(frame.index)
+        frame[f"{vertex}.stale"] = stale.reindex(frame.index, fill_value=False)
+        for counter in COUNTERS:
+            if f"{vertex}.{counter}" in frame:
+                frame[f"{vertex}.{counter}"] = frame[f"{vertex}.{counter}"].astype(float).mask(frame[f"{vertex}.stale"])
+    return frame
 
 
 def sample(job, interval: float = 1.0, **kwargs) -> MetricsSampler:

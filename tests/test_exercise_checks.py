@@ -42,17 +42,28 @@ def fails(chapter: str, exercise: str, says: str, code: str = "", namespace: dic
     return str(failure.value)
 
 
-BURST = pd.DataFrame({"Source: sequence.busyTimeMsPerSecond": [300.0, 100.0],
-                      "count-per-key.busyTimeMsPerSecond": [900.0, 990.0],
-                      "results.busyTimeMsPerSecond": [5.0, 7.0]})
+# Shaped as chapter 00's burst run samples it: per-interval busy and backpressured ms per second.
+BURST = pd.DataFrame({"sequence.busyTimeMsPerSecond": [750.0, 700.0, 780.0],
+                      "sequence.backPressuredTimeMsPerSecond": [250.0, 300.0, 220.0],
+                      "count-per-key.busyTimeMsPerSecond": [1000.0, 995.0, 1000.0],
+                      "count-per-key.backPressuredTimeMsPerSecond": [0.0, 0.0, 0.0]})
 
 
-def test_00_1_wants_every_operators_mean_not_the_prompts_guess():
-    fails("00", "00.1", "define busy_by_operator", frame=BURST, bottleneck="count-per-key")
-    fails("00", "00.1", "mean busy time is off", frame=BURST, bottleneck="count-per-key",
-          busy_by_operator={"Source: sequence": 300.0, "count-per-key": 990.0, "results": 7.0})  # the peak, not the mean
-    run_check("00", "00.1", frame=BURST, bottleneck="count-per-key",
-              busy_by_operator={"Source: sequence": 200.0, "count-per-key": 945.0, "results": 6.0})
+def _by_median(metric):
+    return lambda frame: frame.filter(like=metric).median().idxmax().rsplit(".", 1)[0]
+
+
+def test_00_1_the_busiest_operator_passes_this_run_but_fails_where_it_is_backpressured():
+    fails("00", "00.1", "define find_bottleneck", frame=BURST)
+    fails("00", "00.1", "must be a function", frame=BURST, find_bottleneck="count-per-key")
+    busiest = fails("00", "00.1", "on a run with a hot key, find_bottleneck named 'sequence'",
+                    frame=BURST, find_bottleneck=_by_median(".busyTimeMsPerSecond"))
+    assert "it is the busiest operator, but it also waits for output buffers" in busiest
+    assert "count-per-key" not in busiest  # the answer stays out of sight
+    fails("00", "00.1", "on this run, find_bottleneck named 'sequence'",
+          frame=BURST, find_bottleneck=_by_median(".backPressuredTimeMsPerSecond"))
+    fails("00", "00.1", "raised KeyError", frame=BURST, find_bottleneck=lambda frame: frame["busy"])
+    run_check("00", "00.1", code=_cell("00", "def find_bottleneck"), frame=BURST)
 
 
 def test_02_3_checks_the_out_of_orderness_bound_before_running_anything():

@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..dashboard import LivePlot, counter_rate, save_metrics
+from ..dashboard import LivePlot, counter_rate, save_metrics, with_gaps
+from ..errors import LabError
 from .evaluate import hits, next_new_items
 from ..metrics import _records_in_column, sample
 from .pipeline import read_emitted_ms, read_recommendations
@@ -34,6 +35,7 @@ class RecommenderMonitor(LivePlot):
         self.refresh = refresh
         self.key = f"recommender-{job.name}"
         self.sampler = sample(job, interval=1.0)
+        self.final_state: str | None = None
 
     def active(self) -> bool:
         return self.sampler.running
@@ -57,7 +59,8 @@ class RecommenderMonitor(LivePlot):
         fig = Figure(figsize=(11, 8.4), layout="constrained")
         FigureCanvasAgg(fig)
         axes = fig.subplots(4, 1, sharex=True)
-        fig.suptitle(f"recommender {self.job.name} — {frame['job_state'].iloc[-1] if 'job_state' in frame else 'starting'}")
+        state = self.final_state or (frame["job_state"].iloc[-1] if "job_state" in frame else "starting")
+        fig.suptitle(f"recommender {self.job.name} — {state}")
         self._throughput(axes[0], frame)
         self._latency(axes[1], results)
         self._state(axes[2], frame)
@@ -66,8 +69,21 @@ class RecommenderMonitor(LivePlot):
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, loc="upper left")
+        ended = self._replay_ended(frame)
+        if ended is not None:
+            for ax in axes:
+                ax.axvline(ended, color="grey", ls=":", lw=1)
+            axes[0].annotate("replay ended", (ended, 1.0), xycoords=("data", "axes fraction"),
+                             ha="right", va="top", fontsize=7, color="grey")
         axes[-1].set_xlabel("seconds since sampling started")
         return fig
+
+    def _replay_ended(self, frame) -> float | None:
+        """When the replay's last events became visible to the job, on the sampler's clock."""
+        if frame.empty or not self.replayer.visible or self.replayer.written < len(self.replayer.lines):
+            return None
+        origin = float(frame["wall"].iloc[0]) - float(frame.index[0])
+        return self.replayer.visible[-1][1] / 1000 - origin
 
     def _throughput(self, ax, frame):
         ax.set_title("Events/s into the profiles, recommendations/s out", fontsize=10, loc="left")
@@ -76,7 +92,8 @@ class RecommenderMonitor(LivePlot):
         events = _records_in_column(frame, "update-profile")
         for column, label in ((events, "events/s"), ("recommend.numRecordsOut", "recommendations/s")):
             if column in frame:
-                ax.plot(frame.index, counter_rate(frame, column).to_numpy(dtype=float), label=label)
+                rate = with_gaps(counter_rate(frame, column))
+                ax.plot(rate.index, rate.to_numpy(dtype=float), label=label)
 
     def _latency(self, ax, results):
         ax.set_title("Event -> recommendation latency (per second of output)", fontsize=10, loc="left")
@@ -126,4 +143,8 @@ class RecommenderMonitor(LivePlot):
 
     def final(self):
         save_metrics(self.sampler)
+        try:  # the job's state now, not at the last sample: a cancelled job says CANCELED
+            self.final_state = self.job.state()
+        except LabError:
+            pass
         return super().final()
