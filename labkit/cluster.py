@@ -73,6 +73,8 @@ class Cluster:
     def __init__(self, settings: LabSettings):
         self.settings = settings
         self.rest = RestClient(settings.url)
+        # (wall-clock s, what) of each fault injected from this process: dashboards mark them
+        self.events: list[tuple[float, str]] = []
 
     @property
     def url(self) -> str:
@@ -339,9 +341,11 @@ class LocalCluster(Cluster):
         if not self._guarding:
             self._watched = None  # killed on purpose: not a crash to repair
         tm = psutil.Process(pids[0])
+        name = _resource_id(tm.pid) or "a TaskManager"
         victims = [tm] + tm.children(recursive=True)
         for proc in victims:
             _signal(proc, signal.SIGKILL)
+        self.events.append((time.time(), f"{name} killed"))
         psutil.wait_procs(victims, timeout=10)
         return tm.pid
 
@@ -377,6 +381,7 @@ class LocalCluster(Cluster):
         """Start one more TaskManager (a replacement after a kill, or a second one to scale out);
         with ``wait``, until it is registered and no stopped TaskManager still is."""
         resource_id = self._new_taskmanager_id()
+        self.events.append((time.time(), f"{resource_id} started"))
         script = self._start_taskmanager_jvm(find_java(), resource_id)
         if script:
             script.wait(timeout=60)

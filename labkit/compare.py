@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from . import checkpoints
 from .dashboard import PANELS as DASHBOARD_PANELS
-from .dashboard import LivePlot, counter_rate, not_running_spans, save_metrics, with_gaps
+from .dashboard import LivePlot, counter_rate, mark_events, not_running_spans, save_metrics, with_gaps
 from .errors import LabError
 from .metrics import TASKMANAGER_METRICS, MetricsSampler, steady_rate
 from .rocksdb import disk_bytes as rocksdb_disk_bytes
@@ -124,6 +124,8 @@ class Compare(LivePlot):
             ax.grid(alpha=0.3)
             if ax.lines:
                 ax.legend(fontsize=7, loc="upper left")
+        first = next(iter(self.samplers.values()))
+        mark_events(axes, first.frame(), getattr(first.job.cluster, "events", []))
         axes[-1].set_xlabel("seconds since sampling started")
         return fig
 

@@ -147,6 +147,22 @@ def not_running_spans(frame: pd.DataFrame) -> list[tuple[float, float, str]]:
     return spans
 
 
+def mark_events(axes, frame: pd.DataFrame, events: list[tuple[float, str]]) -> None:
+    """A dotted line on every panel, labelled on the first, at each event (wall-clock s, what)
+    that falls inside the sampled span: a TaskManager killed or started (``Cluster.events``)."""
+    if frame.empty or "wall" not in frame:
+        return
+    origin = float(frame["wall"].iloc[0]) - float(frame.index[0])  # wall clock at the sampler's t = 0
+    first, last = float(frame.index[0]), float(frame.index[-1])
+    for wall, what in events:
+        at = wall - origin
+        if first <= at <= last:
+            for ax in axes:
+                ax.axvline(at, color="black", ls=":", lw=1)
+            axes[0].annotate(what, (at, 0.98), xycoords=("data", "axes fraction"), rotation=90,
+                             ha="right", va="top", fontsize=7)
+
+
 def save_metrics(sampler: MetricsSampler) -> None:
     """In a regression run (LABKIT_RUN_DIR set), keep the sampled metrics as ``<job>.metrics.csv``."""
     metrics_dir = LabSettings.from_env().metrics_dir
@@ -270,6 +286,7 @@ class LiveDashboard(LivePlot):
                 ax.axvspan(start, end, color="tab:red", alpha=0.12)
             axes[0].annotate(state, ((start + end) / 2, 1.0), xycoords=("data", "axes fraction"),
                              ha="center", va="top", fontsize=7, color="tab:red")
+        mark_events(axes, frame, getattr(self.sampler.job.cluster, "events", []))
         axes[-1].set_xlabel("seconds since sampling started")
         return fig
 

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..dashboard import LivePlot, counter_rate, save_metrics, with_gaps
+from ..dashboard import LivePlot, counter_rate, mark_events, save_metrics, with_gaps
 from ..errors import LabError
 from .evaluate import hits, next_new_items
 from ..metrics import _records_in_column, sample
@@ -69,6 +69,7 @@ class RecommenderMonitor(LivePlot):
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, loc="upper left")
+        mark_events(axes, frame, getattr(self.job.cluster, "events", []))
         ended = self._replay_ended(frame)
         if ended is not None:
             for ax in axes:
