@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV  := .venv/bin
 SIZE  ?= ci
 
-.PHONY: setup browser lab lab-headless regress test nbval test-fast bench student down status clean
+.PHONY: setup browser lab lab-headless regress lint test nbval test-fast bench student down status clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,8 +26,14 @@ lab-headless: setup
 
 # Each chapter executes once (tests/test_notebooks.py), with its exercise checks, its measured
 # claims and where its student copy stops; the slowest tests are listed at the end.
-test: setup browser
+test: setup browser lint
 	LABKIT_HEADLESS=1 $(VENV)/python -m pytest -v --durations=40 tests
+
+# ruff over the package, tests, bench and scripts (settings in pyproject.toml), and the chapters'
+# code cells as `labkit sync` writes them.
+lint: setup
+	$(VENV)/ruff check labkit tests bench scripts
+	$(VENV)/labkit sync --check
 
 # The chapters as nbval runs them (lax: committed notebooks have no outputs to compare), at CI
 # size in a lab of their own. Not part of `make test`, which already runs every chapter once.
@@ -43,7 +49,7 @@ regress: setup
 	$(VENV)/labkit regress --size $(SIZE) --out runs
 
 # Without the cluster: generators, parsing, notebooks' hygiene.
-test-fast: setup
+test-fast: setup lint
 	$(VENV)/python -m pytest -v -m "not cluster" tests
 
 # Student versions of every chapter: solutions replaced by placeholders, checks kept, no outputs.

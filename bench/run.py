@@ -47,13 +47,12 @@ os.environ.setdefault("LABKIT_PORT_OFFSET", "600")
 import psutil  # noqa: E402
 
 import labkit as lk  # noqa: E402
-from labkit import checkpoints  # noqa: E402
+from labkit import checkpoints, experiments  # noqa: E402
 from labkit.distribution import lab_python  # noqa: E402
-from labkit.recommender import clickstream, evaluate, runs  # noqa: E402
 from labkit.pipelines import keyed_count as kc  # noqa: E402
-from labkit.recommender import pipeline as rp  # noqa: E402
 from labkit.pipelines import state_backends as sb  # noqa: E402
-from labkit import experiments  # noqa: E402
+from labkit.recommender import clickstream, evaluate, runs  # noqa: E402
+from labkit.recommender import pipeline as rp  # noqa: E402
 from labkit.recommender.model import PopularityBaseline, Recommender  # noqa: E402
 
 SIZES = {
@@ -64,9 +63,10 @@ SIZES = {
     "tiny": dict(start_runs=1, records=10_000, default_records=1_500, sql_records=200_000, keys=100, latency_rate=1_000,
                  latency_records=3_000, checkpoint_seconds=4, overhead_seconds=2,
                  rec_users=60, rec_rate=500, rec_seconds=4, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
-    "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000, latency_rate=2_000,
-                 latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
-                 rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8, warm_start=True, cluster_starts=3),
+    "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000,
+                 latency_rate=2_000, latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
+                 rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8, warm_start=True,
+                 cluster_starts=3),
 }
 TARGETS = {  # name: (bound, "min" or "max")
     "cluster start to ready (s)": (8.0, "max"),
@@ -120,8 +120,8 @@ class Bench:
             bound, kind = TARGETS[name]
             met = value <= bound if kind == "max" else value >= bound
             row["target"] = f"{'<=' if kind == 'max' else '>='} {bound:g}"
-            row["verdict"] = "not measured" if value != value else "met" if met else (f"missed by {value / bound:.1f}x" if kind == "max"
-                                                else f"missed: {value / bound:.0%} of it")
+            missed = f"missed by {value / bound:.1f}x" if kind == "max" else f"missed: {value / bound:.0%} of it"
+            row["verdict"] = "not measured" if value != value else "met" if met else missed
         self.rows.append(row)
         print(f"  {name}: {value:,.3g} {unit}", flush=True)
         return value
@@ -173,26 +173,32 @@ class Bench:
         p = self.p
         with PeakRss(cluster) as rss:
             count = {}
-            for preset, records in (("pyflink", p["default_records"]), ("process", p["records"]), ("lab", p["records"])):
-                result = experiments.python_throughput(f"bench-count-{preset}", lk.job_config(preset), records=records, keys=p["keys"])
+            presets = (("pyflink", p["default_records"]), ("process", p["records"]), ("lab", p["records"]))
+            for preset, records in presets:
+                result = experiments.python_throughput(f"bench-count-{preset}", lk.job_config(preset), records=records,
+                                                       keys=p["keys"])
                 count[preset] = self.record("throughput", f"count per key, {preset} defaults", result["records_per_s"],
                                             "records/s", exact=result["exact"])
-            jvm = max(experiments.jvm_throughput(f"bench-sql-p{n}", lk.job_config(parallelism=n), records=p["sql_records"],
-                                        keys=p["keys"])["records_per_s"] for n in (1, 2))
+            jvm = max(experiments.jvm_throughput(f"bench-sql-p{n}", lk.job_config(parallelism=n),
+                                                 records=p["sql_records"], keys=p["keys"])["records_per_s"]
+                      for n in (1, 2))
             self.record("throughput", "count per key, JVM-only SQL (best of p1, p2)", jvm, "records/s")
-            for preset, records in (("pyflink", p["default_records"]), ("process", p["records"]), ("lab", p["records"])):
+            for preset, records in presets:
                 job = lk.submit(sb.build_profiles, name=f"bench-profile-{preset}", config=lk.job_config(preset),
                                 records=records, keys=p["keys"], parallelism=None)
                 rate, _ = lk.measure_rate(job, "key-profile", records)
                 exact = sb.read_profiles(job.output) == sb.reference_profiles(records, p["keys"])
-                self.record("throughput", f"key profile (5 state types), {preset} defaults", rate, "records/s", exact=exact)
+                self.record("throughput", f"key profile (5 state types), {preset} defaults", rate, "records/s",
+                            exact=exact)
             for preset, label in (("lab", "lab defaults"), ("process", "process mode")):
-                latency = experiments.run_latency_probe(f"bench-latency-{preset}", lk.job_config(preset), rate=p["latency_rate"],
-                                                        records=p["latency_records"], keys=p["keys"])
+                latency = experiments.run_latency_probe(f"bench-latency-{preset}", lk.job_config(preset),
+                                                        rate=p["latency_rate"], records=p["latency_records"],
+                                                        keys=p["keys"])
                 for q in ("p50", "p99"):
                     self.record("latency", f"creation to count {q}, {label} (ms)", latency[f"{q}_ms"], "ms",
                                 rate=p["latency_rate"])
-        self.record("throughput", "lab defaults / PyFlink defaults, count per key", count["lab"] / count["pyflink"], "x")
+        self.record("throughput", "lab defaults / PyFlink defaults, count per key",
+                    count["lab"] / count["pyflink"], "x")
         self.record("throughput", "lab defaults / process mode, count per key", count["lab"] / count["process"], "x")
         self.record("throughput", "lab / JVM throughput, count per key", count["lab"] / jvm, "ratio")
         self.record("memory", "peak lab RSS (GB)", rss.peak / 1e9, "GB",
@@ -205,7 +211,8 @@ class Bench:
         p = self.p
         pipelines = {"count per key": (kc.build, 2_000), "key profile": (sb.build_profiles, 500)}
         jobs = {label: lk.submit(build, name=f"bench-checkpoint-{label.replace(' ', '-')}",
-                                 config=lk.job_config(checkpoint_interval="1s"), records=10**9, keys=p["keys"], rate=rate)
+                                 config=lk.job_config(checkpoint_interval="1s"), records=10**9, keys=p["keys"],
+                                 rate=rate)
                 for label, (build, rate) in pipelines.items()}
         started = time.monotonic()
         overhead_job = jobs["count per key"]
@@ -262,8 +269,10 @@ class Bench:
         started = time.perf_counter()
         Recommender().run(stream.events)
         plain = len(stream.events) / (time.perf_counter() - started)
-        process_job = runs.run_bounded("bench-recommender-process", stream.lines, lk.job_config("process", checkpoint_interval="2s"))
-        self.record("recommender", "recommender events/s, process mode", rp.lists_per_second(process_job.output), "events/s")
+        process_job = runs.run_bounded("bench-recommender-process", stream.lines,
+                                       lk.job_config("process", checkpoint_interval="2s"))
+        self.record("recommender", "recommender events/s, process mode", rp.lists_per_second(process_job.output),
+                    "events/s")
         job = runs.run_bounded("bench-recommender", stream.lines, lk.job_config(checkpoint_interval="2s"))
         rate = rp.lists_per_second(job.output)
         lists = {r.seq: r.items for r in rp.read_recommendations(job.output)}
@@ -274,15 +283,18 @@ class Bench:
         targets = evaluate.held_out_targets(stream.events, stream.split_ms)
         ours = evaluate.hit_rate_ndcg(lists, targets)[0]
         popular = evaluate.hit_rate_ndcg(PopularityBaseline(stream.train).lists(stream.events), targets)[0]
-        self.record("recommender", "recommender HitRate@10 / popularity's", ours / popular if popular else float("nan"), "x",
+        self.record("recommender", "recommender HitRate@10 / popularity's",
+                    ours / popular if popular else float("nan"), "x",
                     hit_rate=round(ours, 4), popularity_hit_rate=round(popular, 4))
         lines = stream.lines[: p["rec_rate"] * p["rec_seconds"]]
-        for label, preset, options in (("lab defaults", "lab", {}), ("process mode, short bundles and buffers", "process", runs.LOW_LATENCY)):
+        setups = (("lab defaults", "lab", {}),
+                  ("process mode, short bundles and buffers", "process", runs.LOW_LATENCY))
+        for label, preset, options in setups:
             latency = runs.replay_latencies(f"bench-rec-latency-{preset}", lines, runs.replay_config(preset, **options),
                                           p["rec_rate"], warmup_s=p["rec_warmup_seconds"])
             for q in (0.5, 0.99):
-                self.record("recommender", f"recommender p{q * 100:.0f} latency, {label} (ms)", latency.quantile(q), "ms",
-                            rate=p["rec_rate"])
+                self.record("recommender", f"recommender p{q * 100:.0f} latency, {label} (ms)", latency.quantile(q),
+                            "ms", rate=p["rec_rate"])
 
     def run(self) -> dict:
         print(f"benchmarks at size {self.size!r} in lab {os.environ['LABKIT_LAB']!r}", flush=True)
@@ -295,14 +307,16 @@ class Bench:
         finally:
             lk.down()
         return {"size": self.size, "rows": self.rows,
-                "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+                "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(),
+                            "platform": platform.platform()},
                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def print_table(report: dict) -> None:
     print(f"\n{'benchmark':<62}{'value':>14}  {'unit':<10}{'target':>9}  verdict")
     for row in report["rows"]:
-        print(f"{row['name']:<62}{row['value']:>14,.3g}  {row['unit']:<10}{row.get('target', ''):>9}  {row.get('verdict', '')}")
+        print(f"{row['name']:<62}{row['value']:>14,.3g}  {row['unit']:<10}{row.get('target', ''):>9}  "
+              f"{row.get('verdict', '')}")
 
 
 def main(argv=None) -> int:

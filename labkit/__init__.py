@@ -32,10 +32,10 @@ _PUBLIC = {
     "EventLog": "data", "Replayer": "data", "UserEvent": "data", "generate_user_events": "data",
     "parse_event": "data", "stable_hash": "data",
     **{error: "errors" for error in (
-        "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown", "ClusterNotReady",
-        "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError", "JobError", "JobFailed",
-        "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName", "OutsideLab", "MalformedEvent", "CheckFailed", "ClaimFailed",
-        "ExerciseNotDone")},
+        "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown",
+        "ClusterNotReady", "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError",
+        "JobError", "JobFailed", "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName", "OutsideLab",
+        "MalformedEvent", "CheckFailed", "ClaimFailed", "ExerciseNotDone")},
 }
 _SUBMODULES = ("checks", "data", "metrics", "jobs")
 

@@ -30,7 +30,8 @@ def check(exercise: str, condition: bool, failure: str, hint: str = "", success:
 
 def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str = "") -> None:
     if actual != expected:
-        _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}" + _difference(actual, expected), hint)
+        _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}" + _difference(actual, expected),
+              hint)
     if isinstance(actual, (dict, list, set, tuple)) and len(repr(actual)) > 80:
         return _passed(exercise, f"{what}: all {len(actual)} entries as expected")
     return _passed(exercise, f"{what} = {_short(actual)}")
@@ -122,7 +123,8 @@ def check_bottleneck(exercise: str, find_bottleneck, frame) -> None:
             named = find_bottleneck(run)
         except Exception as error:  # noqa: BLE001 - the learner's code: say what it raised
             _fail(exercise, f"find_bottleneck raised {type(error).__name__}: {error} on {what}",
-                  hint="columns are named '<operator>.busyTimeMsPerSecond' and '<operator>.backPressuredTimeMsPerSecond'")
+                  hint="columns are named '<operator>.busyTimeMsPerSecond' and "
+                       "'<operator>.backPressuredTimeMsPerSecond'")
         if named != _bottleneck_by_rule(run):
             busy = _medians(run, "busyTimeMsPerSecond")
             _fail(exercise, f"on {what}, find_bottleneck named {named!r}, which is not the bottleneck"
@@ -170,7 +172,8 @@ def _difference(actual: Any, expected: Any) -> str:
         return ""
     wrong = [k for k in expected if actual.get(k) != expected[k]]
     extra = [k for k in actual if k not in expected]
-    parts = [f"{len(wrong)} key(s) differ, e.g. {wrong[0]!r}: {actual.get(wrong[0])!r} instead of {expected[wrong[0]]!r}"] if wrong else []
+    parts = [f"{len(wrong)} key(s) differ, e.g. {wrong[0]!r}: {actual.get(wrong[0])!r} "
+             f"instead of {expected[wrong[0]]!r}"] if wrong else []
     parts += [f"{len(extra)} unexpected key(s), e.g. {extra[0]!r}"] if extra else []
     return " (" + "; ".join(parts) + ")" if parts else ""
 

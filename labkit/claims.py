@@ -46,5 +46,6 @@ def unchecked(cells: list[tuple[str, str]]) -> list[str]:
             problems.append(f"claim {name!r} (cell {index}) has no lk.claim({name!r}, ...) in a code cell after it")
     for index, name in checks:
         if not any(name == marked and at < index for at, marked in markers):
-            problems.append(f"lk.claim({name!r}, ...) (cell {index}) has no <!-- claim: {name} --> in the text before it")
+            problems.append(f"lk.claim({name!r}, ...) (cell {index}) has no <!-- claim: {name} --> "
+                            "in the text before it")
     return sorted(problems)

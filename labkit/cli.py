@@ -9,9 +9,9 @@ from pathlib import Path
 
 import psutil
 
+from . import session
 from .cluster import LocalCluster, make_cluster, port_owner
 from .distribution import find_java, flink_distribution
-from . import session
 from .errors import LabError
 from .settings import LabSettings, inside
 
@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lab", help="lab name (default: $LABKIT_LAB or 'default')")
     parser.add_argument("--port-offset", type=int, help="added to the REST (8081) and RPC (6123) ports")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="check Java, ports, memory, the Flink distribution and the cluster").set_defaults(run=doctor)
+    p = sub.add_parser("doctor", help="check Java, ports, memory, the Flink distribution and the cluster")
+    p.set_defaults(run=doctor)
     p = sub.add_parser("up", help="start the lab's cluster (or reuse the running one)")
     p.add_argument("--taskmanagers", type=int, help="how many TaskManagers (default 2)")
     p.add_argument("--slots", type=int, help="task slots per TaskManager (default 2)")
@@ -217,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chapters", nargs="*", help="only these chapters (numbers or names)")
     p.set_defaults(run=regress)
     p = sub.add_parser("data", help="write the lab's seeded datasets (and their samples) as files")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data"), help="folder (default: the repository's data/)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data"),
+                   help="folder (default: the repository's data/)")
     p.add_argument("--samples-only", action="store_true", help="only the small samples that are committed")
     p.set_defaults(run=data)
     p = sub.add_parser("student", help="write student copies of every chapter (solutions stripped)")

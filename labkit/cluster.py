@@ -27,8 +27,7 @@ import yaml
 
 from . import jvm_launch
 from .distribution import find_java, flink_distribution, lab_python
-from .errors import (ClusterDown, ClusterNotReady, LabError, NotSupportedOnAttachedCluster,
-                     PortBusy, ServerError)
+from .errors import ClusterDown, ClusterNotReady, LabError, NotSupportedOnAttachedCluster, PortBusy, ServerError
 from .progress import Waiting
 from .rest import Overview, RestClient
 from .settings import LOOPBACK, LabSettings
@@ -248,7 +247,8 @@ class LocalCluster(Cluster):
             if self._recorded_shape() != (wanted, self.settings.taskmanagers):
                 if not restart:
                     raise LabError("the running lab was started with other cluster options",
-                                   hint="cluster options need a restart: call up(restart=True) or `labkit up --restart`")
+                                   hint="cluster options need a restart: call up(restart=True) "
+                                        "or `labkit up --restart`")
                 self.down()
             else:
                 self._start_worker_server()
@@ -306,7 +306,8 @@ class LocalCluster(Cluster):
         launcher.parent.mkdir(parents=True, exist_ok=True)
         launcher.write_text(
             "#!/usr/bin/env bash\n"
-            f"# Written by labkit: lab {self.settings.name!r} forks its Python workers from {here / 'worker_server.py'}.\n"
+            f"# Written by labkit: lab {self.settings.name!r} forks its Python workers "
+            f"from {here / 'worker_server.py'}.\n"
             f'exec "{lab_python()}" -IS "{here / "worker_launch.py"}" "{self._worker_socket}" "{lab_python()}" "$@"\n')
         launcher.chmod(0o755)
         subprocess.run([lab_python(), "-I", str(here / "worker_server.py"), str(self._worker_socket), str(pid_file)],
@@ -405,7 +406,8 @@ class LocalCluster(Cluster):
         return f"tm-{number}"
 
     def _start_taskmanager_jvm(self, java, resource_id: str, record_classes: bool = False) -> subprocess.Popen | None:
-        return self._start_jvm("taskmanager", f"-D{RESOURCE_ID}={resource_id}", java=java, record_classes=record_classes)
+        return self._start_jvm("taskmanager", f"-D{RESOURCE_ID}={resource_id}", java=java,
+                               record_classes=record_classes)
 
     # --- logs ---------------------------------------------------------------------------
     def _log_files(self, component: str, suffix: str) -> list[Path]:
@@ -464,7 +466,8 @@ class LocalCluster(Cluster):
         return self.settings.lab_dir / "launch"
 
     def _recipe_key(self, java) -> str:
-        return jvm_launch.recipe_key(self.settings.conf_dir / "config.yaml", java.home, self.dist.home, self.dist.version)
+        return jvm_launch.recipe_key(self.settings.conf_dir / "config.yaml", java.home, self.dist.home,
+                                     self.dist.version)
 
     def _record_launch_recipes(self, java) -> None:
         key = self._recipe_key(java)

@@ -98,7 +98,7 @@ class Compare(LivePlot):
         FigureCanvasAgg(fig)
         axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
         fig.suptitle(self.title)
-        for ax, key in zip(axes, self.panels):
+        for ax, key in zip(axes, self.panels, strict=False):  # axes has one more when self.memory
             name, extract = PANELS[key]
             ax.set_title(name, fontsize=10, loc="left")
             for label, frame in frames.items():

@@ -136,7 +136,7 @@ def not_running_spans(frame: pd.DataFrame) -> list[tuple[float, float, str]]:
         return []
     spans, start, state = [], None, None
     times, states = list(frame.index), list(frame["job_state"])
-    for t, current in zip(times, states):
+    for t, current in zip(times, states, strict=True):
         if current != "RUNNING" and start is None:
             start, state = t, current
         elif current == "RUNNING" and start is not None:
@@ -254,7 +254,7 @@ class LiveDashboard(LivePlot):
         axes = fig.subplots(len(self.panels), 1, sharex=True, squeeze=False)[:, 0]
         state = self.final_state or (frame["job_state"].iloc[-1] if "job_state" in frame else "starting")
         fig.suptitle(f"{self.title} — {state}")
-        for ax, key in zip(axes, self.panels):
+        for ax, key in zip(axes, self.panels, strict=True):
             name, extract = PANELS[key]
             data, unit = extract(frame) if not frame.empty else (pd.DataFrame(), "")
             data = data.dropna(axis=1, how="all") if not data.empty else data

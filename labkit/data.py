@@ -156,7 +156,8 @@ def generate_user_events(count: int, *, seed: int = 0, users: int = 50, items: i
     Event times advance ``1000/events_per_second`` ms per event. Each event arrives after a
     delay drawn uniformly from [0, max_delay_ms] (the stream's out-of-orderness), except a
     ``late_fraction`` that arrives ``late_delay_ms`` later still; ``EventLog.late`` lists those
-    that are really late (behind the newest event time seen minus ``max_delay_ms``). ``malformed_fraction`` of extra lines are broken in known ways.
+    that are really late (behind the newest event time seen minus ``max_delay_ms``).
+    ``malformed_fraction`` of extra lines are broken in known ways.
     ``late_after_end=False`` leaves out the planted late events that would only arrive after the
     last regular one: a finite stream ends in a burst of them, whose fate depends on timing.
     """

@@ -45,7 +45,8 @@ class ClusterDown(ClusterError):
 
 
 class ClusterNotReady(ClusterError):
-    hint = "look at the logs with `labkit logs` (the last lines usually name the cause), then `labkit down && labkit up`"
+    hint = ("look at the logs with `labkit logs` (the last lines usually name the cause), "
+            "then `labkit down && labkit up`")
 
 
 class NotSupportedOnAttachedCluster(ClusterError):
@@ -105,7 +106,8 @@ class BadName(LabError):
 
 
 class OutsideLab(LabError):
-    hint = "labkit writes and deletes only inside the lab's folder ($LABKIT_HOME/$LABKIT_LAB); give a plain name, not a path"
+    hint = ("labkit writes and deletes only inside the lab's folder ($LABKIT_HOME/$LABKIT_LAB); "
+            "give a plain name, not a path")
 
 
 class UnknownChapter(LabError):

@@ -36,7 +36,8 @@ def python_throughput(name: str, config: dict, *, records: int, keys: int, timeo
     whether its counts came out exact."""
     job = jobs.submit(kc.build, name=name, config=config, records=records, keys=keys)
     rate, wall = metrics.measure_rate(job, "count-per-key", records, timeout)
-    return {"records_per_s": rate, "wall_s": wall, "exact": kc.read_counts(job.output) == kc.expected_counts(records, keys)}
+    exact = kc.read_counts(job.output) == kc.expected_counts(records, keys)
+    return {"records_per_s": rate, "wall_s": wall, "exact": exact}
 
 
 def sustained_python_rate(name: str, config: dict, *, keys: int, seconds: float) -> float:
@@ -78,7 +79,8 @@ def stage_load(frame: pd.DataFrame, last: int = 5) -> pd.DataFrame:
     rows = {}
     for column in frame.columns:
         label, _, metric = column.rpartition(".")
-        if metric in ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond") and not label.startswith(("job", "tm", "extra")):
+        if (metric in ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond")
+                and not label.startswith(("job", "tm", "extra"))):
             rows.setdefault(label, {})[metric] = frame[column].dropna().iloc[-last:].median()
     if not rows:
         raise LabError(f"no busy or backpressured time among {len(frame)} samples",

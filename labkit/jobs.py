@@ -21,9 +21,9 @@ from typing import Callable, Iterable
 
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import BadRequest, JobFailed, JobTimeout, LabError, SavepointFailed
-from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
 from .outputs import output_dir
 from .progress import Waiting
+from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
 from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
@@ -333,7 +333,8 @@ class JobHandle:
     def records_in_by_subtask(self) -> dict[str, list[int]]:
         """``{vertex name: [records each subtask read, by subtask index]}``, also after the job ended:
         how evenly the work was spread."""
-        return {v["name"]: [int(s["metrics"]["read-records"]) for s in self.rest.vertex(self.job_id, v["id"])["subtasks"]]
+        return {v["name"]: [int(s["metrics"]["read-records"])
+                            for s in self.rest.vertex(self.job_id, v["id"])["subtasks"]]
                 for v in self.detail()["vertices"]}
 
     def taskmanager_ids(self) -> set[str]:
@@ -346,7 +347,8 @@ class JobHandle:
         vertices = self.detail()["vertices"]
         vertex = next((v for v in vertices if v["name"].startswith(operator)), None)
         if vertex is None:
-            raise LabError(f"job {self.name!r} has no operator {operator!r}", hint=f"its vertices: {[v['name'] for v in vertices]}")
+            raise LabError(f"job {self.name!r} has no operator {operator!r}",
+                           hint=f"its vertices: {[v['name'] for v in vertices]}")
         return vertex
 
     def vertex_seconds(self, operator: str) -> float:
@@ -368,7 +370,8 @@ class JobHandle:
                     raise JobFailed(f"job {self.name!r} failed: {self.root_cause()}")
                 if detail["state"] in TERMINAL_JOB_STATES:
                     raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
-                                    hint="something cancelled or stopped it: `job.exceptions()` and `labkit status` tell more")
+                                    hint="something cancelled or stopped it: `job.exceptions()` "
+                                         "and `labkit status` tell more")
                 if wait.expired:
                     raise JobTimeout(f"job {self.name!r} not {what} after {timeout:.0f}s (state {detail['state']})")
                 wait.tick()

@@ -181,7 +181,8 @@ class MetricsSampler:
         """The wanted metrics this vertex has: the aggregating endpoint answers nothing at all
         if one name is unknown (a source has no input watermark)."""
         if vertex.id not in self._names:
-            names = {n.split(".", 1)[1] for n in self.job.rest.vertex_metric_names(self.job.job_id, vertex.id) if "." in n}
+            known = self.job.rest.vertex_metric_names(self.job.job_id, vertex.id)
+            names = {n.split(".", 1)[1] for n in known if "." in n}
             if not names:
                 return []  # not registered yet: ask again next time
             self._names[vertex.id] = [m for m in self.vertex_metrics if m in names]
@@ -302,7 +303,8 @@ def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeo
                 raise LabError(f"{operator!r} of job {job.name!r} took in only {len(steps)} batches of records "
                                f"in {time.monotonic() - started:.0f} s: too slow to measure",
                                hint=f"sampling: {len(sampler.rows)} samples, "
-                                    f"{'; '.join(sampler.errors[-3:]) or 'no errors'}; the job's last failure: {job.root_cause()}")
+                                    f"{'; '.join(sampler.errors[-3:]) or 'no errors'}; "
+                                    f"the job's last failure: {job.root_cause()}")
     finally:
         sampler.stop()
         job.cancel()

@@ -2,25 +2,45 @@
 
     labkit regress [--size ci|learner] [--out runs] [--chapters 01 03]
 
-For each chapter the report gives pass/fail, the duration, the exercises that passed, the
-measured lines the chapter printed (its claims, with this run's numbers) and its final figures
-(saved as PNG next to the report). The command fails (exit 1) if any chapter failed.
+For each chapter the report gives pass/fail, the duration, the exercises that passed, the claims
+it checked on the run, the measured lines the chapter printed (with this run's numbers), its final
+figures (saved as PNG next to the report) and what a class needs for it: the run, the reading of
+its prose and its exercises. The command fails (exit 1) if any chapter failed.
 """
 from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 
 import nbformat
 
-from .errors import LabError
 from .chapters import NOTEBOOKS, chapters, find_chapter
+from .errors import LabError
 from .runner import run_chapter
+from .student import student_copy
 
 MAX_MEASURED_LINES = 12
 SLOWEST_CELLS = 3
+# Technical prose read with care, beside code and plots.
+READING_WORDS_PER_MINUTE = 150
+
+
+def prose_words(notebook: Path) -> int:
+    """Words of a chapter's markdown a learner reads (code blocks and hidden markers left out)."""
+    words = 0
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            text = re.sub(r"```.*?```|<!--.*?-->", " ", cell.source, flags=re.S)
+            words += len(re.findall(r"[A-Za-z0-9][\w'’-]*", text))
+    return words
+
+
+def exercises_of(notebook: Path) -> list[str]:
+    """The exercises a chapter asks (the solutions its student copy strips), in order."""
+    return list(dict.fromkeys(student_copy(nbformat.read(notebook, as_version=4))[1]))
 
 
 def _outputs(executed: Path) -> tuple[list[str], list[bytes]]:
@@ -65,8 +85,11 @@ def run_all(size: str = "ci", out_dir: Path = Path("runs"), names: list[str] | N
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
             figures.append(str(path.relative_to(out_dir)))
-        record.update(exercises=[line for line in lines if line.startswith("✓")], measured=_measured(lines),
-                      figures=figures)
+        passed = [line for line in lines if line.startswith("✓")]
+        record.update(exercises=[line for line in passed if line.startswith("✓ Exercise")],
+                      claims=[line for line in passed if not line.startswith("✓ Exercise")],
+                      measured=_measured(lines), figures=figures, words=prose_words(notebook),
+                      asked=exercises_of(notebook))
         results.append(record)
         print(f"{record['chapter']:28} {record['status']:7} {record['duration_s']:7.1f}s", flush=True)
     summary = {"size": size, "duration_s": round(time.monotonic() - started, 1), "chapters": results,
@@ -81,14 +104,26 @@ def markdown(summary: dict) -> str:
     verdict = "all chapters passed" if not summary["failed"] else f"FAILED: {', '.join(summary['failed'])}"
     out = [f"# Flink State Lab regression run ({summary['size']} size, {summary['when']})", "",
            f"{verdict}; {summary['duration_s'] / 60:.1f} minutes in all.", "",
-           "| chapter | status | duration | exercise checks passed | student copy stops at | slowest cells (execution count: s) |",
-           "|---|---|---|---|---|---|"]
+           "| chapter | status | duration | exercise checks passed | claims checked | student copy stops at "
+           "| slowest cells (execution count: s) |",
+           "|---|---|---|---|---|---|---|"]
     for r in summary["chapters"]:
         stop = r.get("student_stop")
-        stops = (f"{stop['exercise']}" if stop["ok"] else f"{stop['exercise']}: NOT with the learner's message") if stop else "-"
+        if not stop:
+            stops = "-"
+        else:
+            stops = f"{stop['exercise']}" if stop["ok"] else f"{stop['exercise']}: NOT with the learner's message"
         slowest = sorted(r.get("cells", []), key=lambda c: -c["seconds"])[:SLOWEST_CELLS]
         cells = ", ".join(f"[{c['execution_count']}] {c['seconds']:.0f}" for c in slowest)
-        out.append(f"| {r['chapter']} | {r['status']} | {r['duration_s']:.0f} s | {len(r['exercises'])} | {stops} | {cells} |")
+        out.append(f"| {r['chapter']} | {r['status']} | {r['duration_s']:.0f} s | {len(r['exercises'])} "
+                   f"| {len(r.get('claims', []))} | {stops} | {cells} |")
+    out += ["", "What a class needs per chapter: this run, plus reading its prose at "
+            f"{READING_WORDS_PER_MINUTE} words a minute, plus its exercises.", "",
+            "| chapter | run | prose words | reading | exercises |", "|---|---|---|---|---|"]
+    for r in summary["chapters"]:
+        out.append(f"| {r['chapter']} | {r['duration_s'] / 60:.1f} min | {r.get('words', 0):,} "
+                   f"| {r.get('words', 0) / READING_WORDS_PER_MINUTE:.0f} min | {len(r.get('asked', []))} "
+                   f"({', '.join(r.get('asked', []))}) |")
     for r in summary["chapters"]:
         out += ["", f"## {r['chapter']}: {r['status']}", ""]
         if r["status"] != "passed":

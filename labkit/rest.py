@@ -1,9 +1,9 @@
 """A thin, typed client for the parts of Flink's REST API the lab uses.
 
 Paths and field names are those of Flink 2.3 (docs/errata.md, "Savepoints and checkpoint
-monitoring over REST", lists where the tutorial's differ): savepoint status lives under the job (``/jobs/{id}/savepoints/{trigger}``),
-``latest.completed`` is one object, and checkpoint sizes are ``state_size`` (full) vs
-``checkpointed_size`` (what this checkpoint wrote).
+monitoring over REST", lists where the tutorial's differ): savepoint status lives under the job
+(``/jobs/{id}/savepoints/{trigger}``), ``latest.completed`` is one object, and checkpoint sizes
+are ``state_size`` (full) vs ``checkpointed_size`` (what this checkpoint wrote).
 """
 from __future__ import annotations
 

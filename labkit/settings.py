@@ -52,7 +52,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise LabError(f"{name}={raw!r} is not a whole number", hint=f"unset {name} or give it a number")
+        raise LabError(f"{name}={raw!r} is not a whole number", hint=f"unset {name} or give it a number") from None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 
-from .errors import LabError
 from .chapters import chapters
+from .errors import LabError
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+\.\d+)", re.MULTILINE)
@@ -79,7 +79,7 @@ def first_exercise(solution: nbformat.NotebookNode) -> tuple[int, str, str] | No
     """(cell index, exercise, the student copy's source of that cell) of the first cell a student
     copy changes, or None for a notebook without solutions."""
     copy, stripped = student_copy(solution)
-    for index, (theirs, learners) in enumerate(zip(solution.cells, copy.cells)):
+    for index, (theirs, learners) in enumerate(zip(solution.cells, copy.cells, strict=True)):
         if theirs.source != learners.source:
             return index, stripped[0], learners.source
     return None

@@ -107,8 +107,8 @@ def synced_cell(source: str, where: str = "a cell") -> str:
         names = defined_names(statement)
         missing = [name for name in names if name not in definitions]
         if not names or missing:
-            problems.append(f"line {statement.lineno}: "
-                            + (f"{relative} defines no `{missing[0]}`" if missing else "neither an import nor a definition"))
+            problem = f"{relative} defines no `{missing[0]}`" if missing else "neither an import nor a definition"
+            problems.append(f"line {statement.lineno}: " + problem)
             continue
         replacements.append((statement, _statement_lines(module_lines, definitions[names[0]])))
     if problems:

@@ -112,7 +112,8 @@ class Timeline(LivePlot):
         with self._lock:
             samples = list(self._states[name])
         spans: list[tuple[float, float, str]] = []
-        for (t, state), following in zip(samples, samples[1:] + [None]):
+        # not strict: with no samples yet, the lone None has nothing to pair with
+        for (t, state), following in zip(samples, samples[1:] + [None], strict=False):
             end = following[0] if following else t
             if spans and spans[-1][2] == state:
                 spans[-1] = (spans[-1][0], end, state)
@@ -128,7 +129,7 @@ class Timeline(LivePlot):
         with self._lock:
             attempts = list(self._attempts[name])
         return [(before["end"] - self._t0, after["start"] - self._t0)
-                for before, after in zip(attempts, attempts[1:]) if before["end"] is not None]
+                for before, after in zip(attempts, attempts[1:], strict=False) if before["end"] is not None]
 
     def restart_delays(self, name: str) -> list[float]:
         """How long each restart of job ``name`` took, in seconds: the restart strategy's delay, plus
@@ -170,8 +171,9 @@ class Timeline(LivePlot):
         for name in self.jobs:
             frame = self.checkpoints(name)
             done = frame[frame["status"] == "COMPLETED"]
+            median_duration = round(float((done["end"] - done["start"]).median()), 2) if len(done) else None
             rows[name] = {"completed": len(done),
-                          "median duration (s)": round(float((done["end"] - done["start"]).median()), 2) if len(done) else None,
+                          "median duration (s)": median_duration,
                           "median gap (s)": round(float(self.gaps(name).median()), 2) if len(done) > 1 else None,
                           "max in flight": self.max_overlap(name),
                           "restart delays (s)": self.restart_delays(name)}

@@ -7,7 +7,8 @@ import re
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import labkit as lk
 from labkit.data import EVENT_TYPES, MAX_TIMESTAMP_MS, OUTPUT_SEPARATORS, parse_event

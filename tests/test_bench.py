@@ -20,7 +20,8 @@ def test_tiny_bench_produces_a_complete_table(tmp_path):
     env = dict(os.environ, LABKIT_HOME=str(tmp_path / "home"), LABKIT_LAB="benchtest", LABKIT_PORT_OFFSET="700",
                LABKIT_HEADLESS="1")
     env.pop("LABKIT_REST_URL", None)
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--size", "tiny", "--json", str(result_file)],
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--size", "tiny",
+                           "--json", str(result_file)],
                           env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(result_file.read_text())

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_notebook
 import pytest
 import requests
+from nbformat.v4 import new_code_cell, new_notebook
 
 pytestmark = pytest.mark.cluster
 
@@ -28,7 +28,8 @@ RECORDS, KEYS = 9_000, 100
 LIVE_JOB = [
     "import labkit as lk\nfrom labkit.pipelines import keyed_count as kc\n"
     "lab = lk.up()",
-    "job = lk.submit(kc.build, name='browser-count', config=lk.job_config(**{'execution.checkpointing.interval': '2s'}),\n"
+    "job = lk.submit(kc.build, name='browser-count', "
+    "config=lk.job_config(**{'execution.checkpointing.interval': '2s'}),\n"
     f"                records={RECORDS}, keys={KEYS}, rate=2_000)\n"
     "job.wait_running()",
     "dash = lk.live(job)",
@@ -50,7 +51,8 @@ def jupyterlab(cluster, lab_env, tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     nbformat.write(new_notebook(cells=[new_code_cell(source) for source in LIVE_JOB],
-                                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}),
+                                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                         "language": "python"}}),
                    root / "live.ipynb")
     settings = tmp_path / "lab-settings"
     for plugin, values in {"notebook-extension/tracker": {"windowingMode": "none"},

@@ -133,7 +133,8 @@ def test_sync_rewrites_a_drifted_definition_and_refuses_cells_it_cannot_write(tm
     with pytest.raises(SyncError, match="defines no `Gone`"):
         sync(write=False, notebooks=_notebook_with(tmp_path, original + "\n\n\nclass Gone:\n    pass\n"))
     reimport = "# as in labkit/pipelines/state_backends.py\nfrom labkit.pipelines.keyed_count import CountPerKey\n"
-    with pytest.raises(SyncError, match="imports `CountPerKey` from labkit.pipelines.keyed_count, which an earlier cell defines"):
+    with pytest.raises(SyncError, match="imports `CountPerKey` from labkit.pipelines.keyed_count, "
+                                        "which an earlier cell defines"):
         sync(write=False, notebooks=_notebook_with(tmp_path, original, reimport))
 
 
@@ -144,4 +145,5 @@ def test_the_check_finds_a_pipeline_run_before_it_is_shown():
     runs, shown = _runs_and_shows(notebook)
     assert runs == [(1, "labkit.pipelines.keyed_count.build")]
     wired = _functions_wired_in(_load(runs[0][1]))
-    assert "labkit.pipelines.keyed_count.CountPerKey" in wired and "labkit.pipelines.keyed_count.CountPerKey" not in shown
+    count_per_key = "labkit.pipelines.keyed_count.CountPerKey"
+    assert count_per_key in wired and count_per_key not in shown

@@ -41,7 +41,8 @@ def test_no_checkpoint_yet_says_what_to_check():
 
 @pytest.mark.cluster
 def test_report_matches_the_rest_payload_of_a_running_job(healthy_cluster):
-    job = lk.submit(kc.build, name="t-cpstats", config=lk.job_config(**CHECKPOINTED), records=10_000_000, keys=100, rate=2000)
+    job = lk.submit(kc.build, name="t-cpstats", config=lk.job_config(**CHECKPOINTED), records=10_000_000, keys=100,
+                    rate=2000)
     job.wait_running()
     job.wait_for_checkpoints(4, timeout=90)
     report = checkpoints.report_for(job)
@@ -70,7 +71,7 @@ def test_a_timeline_that_looks_rarely_still_times_every_restart(healthy_cluster)
     assert [a["attempt"] for a in attempts] == [0, 1, 2]
     assert all(a["end"] - a["start"] >= 0.45 for a in attempts)
     delays = timeline.restart_delays("fixed")
-    from_attempts = [after["start"] - before["end"] for before, after in zip(attempts, attempts[1:])]
+    from_attempts = [after["start"] - before["end"] for before, after in zip(attempts, attempts[1:], strict=False)]
     assert delays == pytest.approx(from_attempts, abs=0.011)
     # none much sooner than the strategy's 1 s delay; later by the failed attempt's cancellation and
     # the next one's deployment, which a busy machine stretches, but well inside one 5 s poll

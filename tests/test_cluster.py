@@ -21,8 +21,10 @@ pytestmark = pytest.mark.cluster
 CHECKPOINTED = {"execution.checkpointing.interval": "1s"}
 
 
-def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None, preset: str = "lab"):
-    return lk.submit(kc.build, name=name, config=lk.job_config(preset, **(config or {})), records=records, keys=keys, rate=rate)
+def count_job(name: str, records: int, keys: int, rate: int | None = None, config: dict | None = None,
+              preset: str = "lab"):
+    return lk.submit(kc.build, name=name, config=lk.job_config(preset, **(config or {})), records=records, keys=keys,
+                     rate=rate)
 
 
 def test_cluster_is_ready_on_loopback_with_all_slots(cluster):
@@ -122,15 +124,18 @@ def test_one_more_taskmanager_adds_slots_and_logs_are_readable(healthy_cluster):
     healthy_cluster.start_taskmanager()
     try:
         # a TaskManager can be counted a moment before all its slots are
-        overview = healthy_cluster.wait_until(lambda o: o["slots_total"] >= slots + settings.slots, 30, "the new TaskManager's slots")
-        assert overview["taskmanagers"] == settings.taskmanagers + 1 and overview["slots_total"] == slots + settings.slots
+        overview = healthy_cluster.wait_until(lambda o: o["slots_total"] >= slots + settings.slots, 30,
+                                              "the new TaskManager's slots")
+        assert overview["taskmanagers"] == settings.taskmanagers + 1
+        assert overview["slots_total"] == slots + settings.slots
         assert "TaskManagerRunner" in healthy_cluster.logs("taskmanager", lines=400) or \
             "TaskExecutor" in healthy_cluster.logs("taskmanager", lines=400)
         assert "Starting" in healthy_cluster.logs("jobmanager", lines=2000)
     finally:  # the later tests expect the lab's own TaskManagers
         for added in set(healthy_cluster.live_taskmanagers()) - before:
             psutil.Process(added).kill()
-        healthy_cluster.wait_until(lambda o: o["taskmanagers"] == settings.taskmanagers, 60, "the added TaskManager to be gone")
+        healthy_cluster.wait_until(lambda o: o["taskmanagers"] == settings.taskmanagers, 60,
+                                   "the added TaskManager to be gone")
 
 
 def test_attached_cluster_speaks_rest_but_refuses_process_hooks(cluster):
@@ -181,8 +186,8 @@ def test_flink_run_submits_a_script(healthy_cluster, tmp_path):
 
 
 def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp_path):
-    second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path, port_offset=cluster.settings.port_offset + 10,
-                                  taskmanagers=1))
+    second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path,
+                                  port_offset=cluster.settings.port_offset + 10, taskmanagers=1))
     second.up()
     try:
         assert cluster.is_up() and second.is_up() and cluster.url != second.url
@@ -216,7 +221,8 @@ def test_reset_stops_a_running_lab_and_removes_its_folder(cluster, tmp_path, mon
 
 def test_a_jobmanager_that_dies_at_start_up_fails_fast_with_its_log(cluster, tmp_path):
     offset = cluster.settings.port_offset + 30
-    broken = LocalCluster(replace(cluster.settings, name="broken", home=tmp_path, port_offset=offset, jobmanager_memory="64m"))
+    broken = LocalCluster(replace(cluster.settings, name="broken", home=tmp_path, port_offset=offset,
+                                  jobmanager_memory="64m"))
     started = time.monotonic()
     with pytest.raises(ClusterNotReady, match="exited during start-up"):
         broken.up(timeout=120)
@@ -319,13 +325,17 @@ def test_python_workers_are_forked_from_the_worker_server_and_die_with_their_lau
         time.sleep(0.3)
     assert forked, healthy_cluster.processes()
     # it forks only while it has one thread (a lock held by another thread would hang the child)
-    assert [psutil.Process(p.pid).num_threads() for p in healthy_cluster.processes() if p.role == "worker-server"] == [1]
+    servers = [p for p in healthy_cluster.processes() if p.role == "worker-server"]
+    assert [psutil.Process(p.pid).num_threads() for p in servers] == [1]
     launchers = _launchers_of(healthy_cluster)
     assert len(launchers) == len(forked)  # one stand-in in the TaskManager per forked worker
     victim = launchers[0]
     child_pids = {p.pid for p in forked}
     victim.kill()
-    gone = lambda: len(child_pids - {p.pid for p in _workers_of(healthy_cluster)}) >= 1
+
+    def gone() -> bool:
+        return len(child_pids - {p.pid for p in _workers_of(healthy_cluster)}) >= 1
+
     deadline = time.monotonic() + 15
     while not gone() and time.monotonic() < deadline:
         time.sleep(0.3)

@@ -132,4 +132,5 @@ def test_a_python_job_for_an_attached_cluster_brings_flink_python_and_uses_the_c
     local_cluster = LocalCluster(LabSettings(name="compose-check"))
     local = submitted(local_cluster)
     assert "pipeline.jars" not in local  # lib/ has the jar
-    assert local["python.executable"] == local_cluster.worker_python and local_cluster.worker_python.endswith("python-worker")
+    assert local["python.executable"] == local_cluster.worker_python
+    assert local_cluster.worker_python.endswith("python-worker")

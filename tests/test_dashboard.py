@@ -5,12 +5,14 @@ import pandas as pd
 from labkit.dashboard import counter_rate
 
 
-def bundled_counter(rate: float, bundle: int, interval: float, seconds: float, stop_at: float | None = None) -> pd.DataFrame:
+def bundled_counter(rate: float, bundle: int, interval: float, seconds: float,
+                    stop_at: float | None = None) -> pd.DataFrame:
     """A numRecordsIn as the sampler sees it: it jumps by ``bundle`` whenever a bundle completes
     (every bundle / rate seconds), sampled every ``interval`` seconds."""
     times = np.round(np.arange(0, seconds, interval), 3)
     done = np.minimum(times, stop_at if stop_at is not None else seconds)
-    return pd.DataFrame({"count.numRecordsIn": np.floor(done * rate / bundle) * bundle}, index=pd.Index(times, name="t"))
+    return pd.DataFrame({"count.numRecordsIn": np.floor(done * rate / bundle) * bundle},
+                        index=pd.Index(times, name="t"))
 
 
 def test_a_counter_that_moves_a_bundle_at_a_time_gives_a_steady_rate():

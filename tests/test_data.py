@@ -3,8 +3,7 @@ import json
 
 import pytest
 
-from labkit.data import (EVENT_TYPES, generate_user_events, item_category, parse_event,
-                         stable_hash)
+from labkit.data import EVENT_TYPES, generate_user_events, item_category, parse_event, stable_hash
 from labkit.errors import LabError, MalformedEvent
 
 

@@ -6,7 +6,8 @@ from labkit.datasets import DATA, DATASETS, SAMPLE_LINES
 def test_the_committed_samples_match_the_generators():
     for dataset in DATASETS.values():
         committed = dataset.sample_file().read_text().splitlines()
-        assert committed == dataset.lines()[:SAMPLE_LINES], f"{dataset.sample_file()} is stale: run `labkit data --samples-only`"
+        assert committed == dataset.lines()[:SAMPLE_LINES], \
+            f"{dataset.sample_file()} is stale: run `labkit data --samples-only`"
 
 
 def test_labkit_data_writes_every_dataset_in_full_and_as_a_sample(tmp_path, capsys):

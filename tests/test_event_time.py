@@ -45,7 +45,8 @@ def test_windows_and_late_records_equal_the_reference_for_two_bounds(healthy_clu
     # subtasks fill, and in thread mode their watermarks drifted minutes of event time apart.
     assert all(not windows.ambiguous(log.events, bound, slack_ms=2 * MINUTE) for bound in bounds)
     path = log.write(healthy_cluster.settings.data_dir / "t-windows.jsonl")
-    job = lk.submit(windows.build, name="t-windows", events_file=path, bounds_ms=bounds, kinds=kinds, rate=800).wait_finished(300)
+    job = lk.submit(windows.build, name="t-windows", events_file=path, bounds_ms=bounds, kinds=kinds,
+                    rate=800).wait_finished(300)
 
     got, expected = windows.read_results(job.output), windows.reference(log.events, bounds, kinds=kinds)
     tight, loose = (windows.branch_label("tumble-1m", b) for b in bounds)

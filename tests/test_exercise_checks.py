@@ -8,8 +8,8 @@ import pytest
 
 import labkit as lk
 from labkit.chapters import find_chapter
-from labkit.source import module_of_cell
 from labkit.pipelines import keyed_count as kc
+from labkit.source import module_of_cell
 
 
 def run_check(chapter: str, exercise: str, code: str = "", namespace: dict | None = None, **answers) -> None:
@@ -68,10 +68,12 @@ def test_00_1_the_busiest_operator_passes_this_run_but_fails_where_it_is_backpre
 
 def test_02_3_checks_the_out_of_orderness_bound_before_running_anything():
     from pyflink.common import Duration, WatermarkStrategy
+
     from labkit.pipelines.windows import EventTimestamp
     fails("02", "02.3", "for_bounded_out_of_orderness(Duration.of_seconds(5))",
           my_strategy=WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EventTimestamp()))
-    fails("02", "02.3", "no timestamp assigner", my_strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5)))
+    fails("02", "02.3", "no timestamp assigner",
+          my_strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5)))
     fails("02", "02.3", "no timestamp assigner", my_strategy=WatermarkStrategy.no_watermarks())
 
 
@@ -79,7 +81,8 @@ def test_04_3_checks_the_bound_and_the_idleness_not_just_the_type():
     from pyflink.common import Duration, Time, WatermarkStrategy
     from pyflink.datastream.window import TumblingEventTimeWindows
     windows = TumblingEventTimeWindows.of(Time.minutes(10))
-    fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows, strategy=WatermarkStrategy.no_watermarks())
+    fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows,
+          strategy=WatermarkStrategy.no_watermarks())
     fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows,
           strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)))
     fails("04", "04.3", "ten_minute_windows is", ten_minute_windows=TumblingEventTimeWindows.of(Time.minutes(1)),
@@ -111,7 +114,7 @@ def test_04_1_a_bound_against_the_previous_event_not_the_newest_fails_before_any
     from labkit.pipelines import windows
     calm = windows.out_of_order_stream(seed=1, late_fraction=0.0, max_delay_ms=45_000, malformed_fraction=0.0)
     stamps = [e.timestamp for e in calm.events]
-    previous_only = max(a - b for a, b in zip(stamps, stamps[1:]))
+    previous_only = max(a - b for a, b in zip(stamps, stamps[1:], strict=False))
     fails("04", "04.1", "the bound (ms)", calm=calm, bound_ms=previous_only)
 
 
@@ -159,7 +162,8 @@ def test_01_3_outside_the_budget_fails_before_any_job():
 @pytest.mark.cluster
 def test_01_3_batches_that_fill_slower_than_the_timer_fail_on_the_cluster(healthy_cluster):
     # 100 values at 75 a second take 1.3 s: the 1-second timer flushes every batch
-    message = fails("01", "01.3", "flushed by the timer", my_batch_size=100, my_flush_ms=1000, p={"batch_records": 6_000})
+    message = fails("01", "01.3", "flushed by the timer", my_batch_size=100, my_flush_ms=1000,
+                    p={"batch_records": 6_000})
     assert "n / 75 seconds" in message
 
 
@@ -199,9 +203,11 @@ def test_00_3_a_count_or_a_line_per_record_is_not_a_sum_per_key(healthy_cluster)
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("answer, says", [
-    ("env.get_checkpoint_config().enable_checkpointing(2000)", "has no attribute 'enable_checkpointing'"),  # the tutorial's call
+    # the tutorial's call
+    ("env.get_checkpoint_config().enable_checkpointing(2000)", "has no attribute 'enable_checkpointing'"),
     ("env.enable_checkpointing(2)\n    env.get_checkpoint_config().set_min_pause_between_checkpoints(1)\n"
-     "    env.get_checkpoint_config().set_externalized_checkpoint_retention(ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION)",
+     "    env.get_checkpoint_config().set_externalized_checkpoint_retention("
+     "ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION)",
      "Checkpoint interval must be larger than or equal to 10 ms"),  # seconds where milliseconds go
     ("env.enable_checkpointing(2000)\n    env.get_checkpoint_config().set_min_pause_between_checkpoints(1000)",
      "what happens to the last checkpoint on cancel"),  # nothing retained
@@ -244,7 +250,8 @@ class LastThree(KeyedProcessFunction):
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("code", [KEEPS_EVERYTHING, FIELD_NOT_STATE], ids=["appends without trimming", "a field, not state"])
+@pytest.mark.parametrize("code", [KEEPS_EVERYTHING, FIELD_NOT_STATE],
+                         ids=["appends without trimming", "a field, not state"])
 def test_01_4_a_list_that_grows_or_lives_on_self_is_not_each_keys_last_three(healthy_cluster, code):
     fails("01", "01.4", "each key's last three values", code)
 
@@ -346,14 +353,16 @@ def test_03_1_a_resume_at_the_old_parallelism_or_from_scratch_fails(healthy_clus
     assert same_parallelism.output == original.output  # the resumed job adds to what the stopped one wrote
     assert kc.read_counts(original.output) == kc.expected_counts(p["quick_records"], p["keys"])
     fails("03", "03.1", "the resumed job's parallelism", p=p, resumed=same_parallelism)
-    from_scratch = lk.submit(kc.build, name="t-03-1-scratch", config=lk.job_config(parallelism=1), records=1_000, keys=10)
+    from_scratch = lk.submit(kc.build, name="t-03-1-scratch", config=lk.job_config(parallelism=1), records=1_000,
+                             keys=10)
     fails("03", "03.1", "did not restore any state", p=p, resumed=from_scratch.wait_finished(120))
 
 
 @pytest.mark.cluster
 def test_03_2_a_new_job_beside_the_retained_checkpoint_has_not_resumed_it(healthy_cluster):
     retained = {**CHECKPOINTED, "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
-    retained_job = lk.submit(kc.build, name="t-03-2", config=lk.job_config(**retained), records=10**9, keys=10, rate=2000)
+    retained_job = lk.submit(kc.build, name="t-03-2", config=lk.job_config(**retained), records=10**9, keys=10,
+                             rate=2000)
     retained_job.wait_running()
     retained_job.wait_for_checkpoints(2, timeout=90)
     retained_job.cancel()
@@ -368,7 +377,8 @@ def test_03_2_a_new_job_beside_the_retained_checkpoint_has_not_resumed_it(health
 def test_01_2_write_buffers_while_rocksdb_stays_in_managed_memory_fail(healthy_cluster):
     fails("01", "01.2", "RocksDB is still sized from managed memory", code=_cell("01", "managed_total ="),
           lab=healthy_cluster, p={"keys": 20},
-          my_rocksdb_memory={"state.backend.rocksdb.writebuffer.size": "16mb", "state.backend.rocksdb.writebuffer.count": 2})
+          my_rocksdb_memory={"state.backend.rocksdb.writebuffer.size": "16mb",
+                             "state.backend.rocksdb.writebuffer.count": 2})
 
 
 @pytest.mark.cluster

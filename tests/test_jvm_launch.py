@@ -26,11 +26,13 @@ def test_a_recorded_command_runs_again_numbered_like_the_script_with_this_starts
     recipe = jvm_launch.Recipe([sys.executable, "-c", ECHO, f"-Dlog.file={log}"], {"FLINK_BIN_DIR": "/flink/bin"})
     pids = [jvm_launch.launch(recipe, "taskmanager", lab_env=dict(os.environ), pid_dir=tmp_path, jvm_flags=[],
                               args=[f"-Dtaskmanager.resource-id=tm-{n}"]) for n in (1, 2)]
-    assert (tmp_path / f"flink-{os.environ.get('USER', '')}-taskexecutor.pid").read_text().split() == [str(p) for p in pids]
+    pid_file = tmp_path / f"flink-{os.environ.get('USER', '')}-taskexecutor.pid"
+    assert pid_file.read_text().split() == [str(p) for p in pids]
     first = wait_for_output(tmp_path / "log" / "flink--taskexecutor-0-vm.out")
     second = wait_for_output(tmp_path / "log" / "flink--taskexecutor-1-vm.out")
     assert first.strip() == f"['-Dlog.file={log}', '-Dtaskmanager.resource-id=tm-1'] /flink/bin"
-    assert second.strip() == f"['-Dlog.file={str(log).replace('-0-', '-1-')}', '-Dtaskmanager.resource-id=tm-2'] /flink/bin"
+    second_log = str(log).replace("-0-", "-1-")
+    assert second.strip() == f"['-Dlog.file={second_log}', '-Dtaskmanager.resource-id=tm-2'] /flink/bin"
     assert not set(pids) & {child.pid for child in psutil.Process().children(recursive=True)}
 
 

@@ -5,9 +5,9 @@ import json
 import nbformat
 import pytest
 
-from labkit.errors import UnknownChapter
 from labkit.chapters import chapters, find_chapter
 from labkit.claims import claims
+from labkit.errors import UnknownChapter
 from labkit.runner import run_chapter
 from labkit.student import student_copy
 
@@ -23,15 +23,18 @@ CLAIMS = {
                           "keys labelled and counted, identical to the plain-Python computation: True"],
     "02_state_ttl": ["OnReadAndWrite keeps the reader alive: True", "returned the expired value once",
                      "the Python state cache hides expiry", "its last checkpoint holds",
-                     "no timestamp, every user's session has the same name", "first event in epoch ms: True", "cannot pickle"],
+                     "no timestamp, every user's session has the same name", "first event in epoch ms: True",
+                     "cannot pickle"],
     "03_checkpoints_savepoints": ["exact: True", "state: FAILED", "results published: 0 keys",
                                   "unaligned checkpoints were", "the job failed over with",
                                   "min-pause 3s: 3.0s or more", "max-concurrent 3: up to",
                                   "fixed delay: 3 restarts, then FAILED with:", "PoisonRecord",
                                   "this section's two among them: True",
-                                  "jobmanager storage failed its checkpoint: Size of the state is larger than the maximum"],
+                                  "jobmanager storage failed its checkpoint: "
+                                  "Size of the state is larger than the maximum"],
     "04_event_time_watermarks": ["identical to the plain-Python computation: True", "without idleness: 0",
-                                 "done right equals the gap-based truth: True", "late records on the cluster with that bound = 0",
+                                 "done right equals the gap-based truth: True",
+                                 "late records on the cluster with that bound = 0",
                                  "the busy user stays logged in", "late records: 0;",
                                  "final counts equal the plain-Python computation: True",
                                  "stream-wide windows, identical to the plain-Python computation: True"],
@@ -40,11 +43,13 @@ CLAIMS = {
                          "sums in the JVM equal plain Python's: True", "pickled: Cannot resolve field [k]"],
     "06_tuning_cluster": ["the JVM job flushing after every record", "chaining:", "object reuse on:",
                           "what the job kept of the two calls: {'taskmanager.memory.network.fraction': '0.2'}",
-                          "network 128 -> 256 MiB", "slower than with managed memory", "busy but not backpressured: enrich",
+                          "network 128 -> 256 MiB", "slower than with managed memory",
+                          "busy but not backpressured: enrich",
                           "every user where plain-Python crc32 put it: True"],
     "07_recommender": ["and other users' entries: 0", "identical to the plain-Python reference: True",
                        "every user's final profile equal to the plain-Python one: True", "streaming CF vs popularity:",
-                       "each list carries its event's time (ctx.timestamp(), epoch ms): True", "ms more per event than with the cache on",
+                       "each list carries its event's time (ctx.timestamp(), epoch ms): True",
+                       "ms more per event than with the cache on",
                        "event -> recommendation p99:", "the job runs at",
                        "recommendations identical to the reference: True, profiles identical: True", "no Kafka here"],
 }

@@ -12,7 +12,8 @@ from labkit.rest import _error_for, _metric_values, _operation_status
 
 def test_savepoint_status_success_failure_and_in_progress():
     assert _operation_status({"status": {"id": "IN_PROGRESS"}, "operation": None}) == {"status": "IN_PROGRESS"}
-    done = _operation_status({"status": {"id": "COMPLETED"}, "operation": {"location": "file:/lab/savepoints/savepoint-1"}})
+    done = _operation_status({"status": {"id": "COMPLETED"},
+                              "operation": {"location": "file:/lab/savepoints/savepoint-1"}})
     assert done == {"status": "COMPLETED", "location": "file:/lab/savepoints/savepoint-1"}
     trace = ("java.util.concurrent.CompletionException: x\n\tat a.b\n"
              "Caused by: org.apache.flink.util.FlinkException: Triggering a savepoint failed\n"

@@ -38,7 +38,8 @@ class StartingJobManager(RunningJobManager):
 
     def answer(self) -> tuple[int, dict]:
         if type(self).answered <= 2:
-            return 503, {"errors": ["Service temporarily unavailable due to an ongoing leader election. Please refresh."]}
+            return 503, {"errors": ["Service temporarily unavailable due to an ongoing leader election. "
+                                    "Please refresh."]}
         return super().answer()
 
 

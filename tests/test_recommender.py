@@ -6,9 +6,9 @@ import json
 import pytest
 
 import labkit as lk
-from labkit.recommender import clickstream, evaluate, runs
 from labkit.data import START_MS, UserEvent, item_category
 from labkit.errors import LabError
+from labkit.recommender import clickstream, evaluate, runs
 from labkit.recommender import pipeline as rp
 from labkit.recommender.model import PopularityBaseline, Profile, RecConfig, Recommender, SeedAlgorithm, rank
 
@@ -57,7 +57,7 @@ def test_the_same_seed_gives_the_same_clickstream_with_its_realistic_structure()
     assert first.lines == again.lines
     events = first.events
     assert [e.metadata["seq"] for e in events] == list(range(len(events)))
-    assert all(a.timestamp <= b.timestamp for a, b in zip(events, events[1:]))
+    assert all(a.timestamp <= b.timestamp for a, b in zip(events, events[1:], strict=False))
     kinds = [e.event_type for e in events]
     assert kinds.count("view") > kinds.count("click") > max(kinds.count("like"), kinds.count("purchase")) > 0
     per_item = sorted((sum(1 for e in events if e.item_id == i) for i in {e.item_id for e in events}), reverse=True)
@@ -92,7 +92,8 @@ def test_streaming_cf_beats_popularity_twice_and_the_seeds_algorithm_on_the_held
 
 @pytest.mark.cluster
 def test_the_job_keeps_exactly_the_expected_profiles_for_a_known_sequence(healthy_cluster):
-    job = runs.run_bounded("t-rec-known", [e.to_json() for e in KNOWN], lk.job_config(parallelism=2), emit_profiles=True)
+    job = runs.run_bounded("t-rec-known", [e.to_json() for e in KNOWN], lk.job_config(parallelism=2),
+                           emit_profiles=True)
     assert rp.read_profiles(job.output) == EXPECTED_PROFILES
     recs = {r.seq: r.items for r in rp.read_recommendations(job.output)}
     # Y's row holds Z (b's session) and X (a's): a has seen X, so a gets Z; X's row holds only Y,

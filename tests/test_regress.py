@@ -9,9 +9,13 @@ from labkit.regress import run_all
 from labkit.runner import run_chapter
 
 PASSING = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
-           new_code_cell("print('✓ Exercise 98.1 passed')\nprint(f'measured {6 * 7} records/s at size {size}')"),
+           nbformat.v4.new_markdown_cell("## Six words of prose to read\n\n```\ncode is not read\n```\n"
+                                         "<!-- claim: pace -->"),
+           new_code_cell("print('✓ Exercise 98.1 passed')\nprint(f'measured {6 * 7} records/s at size {size}')\n"
+                         "print('✓ pace: 42 records/s')"),
            new_code_cell("import io\nfrom IPython.display import Image\nfrom matplotlib.figure import Figure\n"
-                         "fig = Figure(); fig.subplots().plot([1, 2]); buffer = io.BytesIO(); fig.savefig(buffer, format='png')\n"
+                         "fig = Figure(); fig.subplots().plot([1, 2]); buffer = io.BytesIO(); "
+                         "fig.savefig(buffer, format='png')\n"
                          "Image(data=buffer.getvalue(), format='png')")]
 FAILING = [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
            new_code_cell("print(f'measured {size!r}')\nassert size == 'learner', f'ran at size {size}'")]
@@ -31,10 +35,12 @@ def test_report_lists_each_chapter_with_its_measurements_figures_and_failures(tm
     assert summary["failed"] == ["99_failing"]
     passing, failing = summary["chapters"]
     assert passing["status"] == "passed" and passing["measured"] == ["measured 42 records/s at size ci"]
-    assert passing["exercises"] == ["✓ Exercise 98.1 passed"]
+    assert passing["exercises"] == ["✓ Exercise 98.1 passed"] and passing["claims"] == ["✓ pace: 42 records/s"]
+    assert passing["words"] == 6 and passing["asked"] == []
     assert (tmp_path / "runs" / passing["figures"][0]).read_bytes().startswith(b"\x89PNG")
     report = (tmp_path / "runs" / "report.md").read_text()
     assert "FAILED: 99_failing" in report and "| 98_passing | passed |" in report
+    assert "| 98_passing | 0.0 min | 6 | 0 min | 0 () |" in report
     assert "ran at size ci" in report and "measured 42 records/s" in report
     assert "printed: measured 'ci'" in failing["error"], "a failed claim shows what its cell printed"
     assert f"]({passing['figures'][0]})" in report
@@ -71,8 +77,9 @@ def test_a_run_shows_where_the_student_copy_stops_without_running_the_chapter_tw
 
 def test_a_student_copy_that_does_not_stop_at_its_exercise_fails_the_run(tmp_path):
     # the solution is a function body: the copy defines a function that raises when called, and runs on
-    broken = EXERCISE[:3] + [new_code_cell("def answer_of():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n"
-                                           "answer = 42")] + EXERCISE[4:]
+    broken = EXERCISE[:3] + [new_code_cell("def answer_of():\n    ### BEGIN SOLUTION\n    return 42\n"
+                                           "    ### END SOLUTION\nanswer = 42")] + EXERCISE[4:]
     _write(tmp_path / "notebooks", "95_broken", broken)
-    with pytest.raises(LabError, match="does not stop at exercise 96.1 with the learner's message; it showed: no error"):
+    with pytest.raises(LabError, match="does not stop at exercise 96.1 with the learner's message; "
+                                       "it showed: no error"):
         run_chapter("95", size="ci", out_dir=tmp_path / "runs", folder=tmp_path / "notebooks")

@@ -16,8 +16,8 @@ def test_replayed_events_are_counted_and_malformed_ones_reported_by_reason(healt
     events_dir = healthy_cluster.settings.data_dir / "t-replay"
     shutil.rmtree(events_dir, ignore_errors=True)
     events_dir.mkdir(parents=True)
-    job = lk.submit(event_counts.build, name="t-replay", config=lk.job_config(**{"execution.checkpointing.interval": "1s"}),
-                    events_dir=events_dir)
+    job = lk.submit(event_counts.build, name="t-replay",
+                    config=lk.job_config(**{"execution.checkpointing.interval": "1s"}), events_dir=events_dir)
     job.wait_running()
 
     rate = 1500

@@ -16,8 +16,8 @@ REPORTED_BACKEND = {"hashmap": "HashMapStateBackend", "rocksdb incremental": "Em
 def test_every_state_type_gives_the_exact_profile_on_the_backend_the_job_reports(healthy_cluster, backend):
     records, keys = 6_000, 300
     name = f"t-profile-{backend.replace(' ', '-')}"
-    job = lk.submit(sb.build_profiles, name=name, config=lk.job_config(parallelism=1, checkpoint_interval="1s", **sb.BACKENDS[backend]),
-                    records=records, keys=keys)
+    config = lk.job_config(parallelism=1, checkpoint_interval="1s", **sb.BACKENDS[backend])
+    job = lk.submit(sb.build_profiles, name=name, config=config, records=records, keys=keys)
     job.wait_running()
     assert job.config()["checkpoints.state_backend"] == REPORTED_BACKEND[backend]
     job.wait_finished(180)

@@ -32,7 +32,8 @@ def test_a_repeated_snapshot_is_stale_its_counter_unknown_and_the_next_share_spa
     assert frame["op.stale"].tolist() == [False, False, True, False]
     assert math.isnan(frame["op.numRecordsIn"].iloc[2]) and frame["op.numRecordsIn"].iloc[3] == 1000
     assert math.isnan(frame["op.busyTimeMsPerSecond"].iloc[2])
-    assert frame["op.busyTimeMsPerSecond"].iloc[3] == 600.0 and frame["op.backPressuredTimeMsPerSecond"].iloc[3] == 400.0
+    assert frame["op.busyTimeMsPerSecond"].iloc[3] == 600.0
+    assert frame["op.backPressuredTimeMsPerSecond"].iloc[3] == 400.0
 
 
 def test_the_interval_across_a_restart_gets_no_share_and_busy_time_not_yet_known_is_skipped():

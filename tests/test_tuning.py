@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import labkit as lk
-from labkit.pipelines import keyed_count as kc
 from labkit import experiments
 from labkit.errors import LabError
+from labkit.pipelines import keyed_count as kc
 from labkit.pipelines import tuning as tu
 
 
@@ -44,7 +44,8 @@ def test_latency_probe_times_every_record_and_bundle_time_holds_records(healthy_
 
 @pytest.mark.parametrize("slow", ["score"])
 def test_bottleneck_is_the_busy_task_that_is_not_backpressured(healthy_cluster, slow):
-    job = lk.submit(tu.build_stages, name="t-stages", config=lk.job_config(parallelism=1), records=10**12, work_ms={slow: 2.0})
+    job = lk.submit(tu.build_stages, name="t-stages", config=lk.job_config(parallelism=1), records=10**12,
+                    work_ms={slow: 2.0})
     sampler = lk.sample(job, interval=1.0)
     time.sleep(25)
     job.cancel()

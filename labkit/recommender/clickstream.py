@@ -53,7 +53,8 @@ def theme_of(item_id: str) -> int:
 
 
 def generate_clickstream(users: int, *, items: int = 2_000, sessions_per_user: int = 8, days: float = 7.0,
-                         train_share: float = 0.8, loyalty: float = 0.75, malformed_fraction: float = 0.0, seed: int = 0) -> Clickstream:
+                         train_share: float = 0.8, loyalty: float = 0.75, malformed_fraction: float = 0.0,
+                         seed: int = 0) -> Clickstream:
     """``users`` users' sessions over ``days`` of event time; the same arguments give the same stream."""
     if users < 1 or items < len(CATEGORIES) * THEMES_PER_CATEGORY or not 0 < train_share < 1:
         raise LabError(f"need users >= 1, items >= {len(CATEGORIES) * THEMES_PER_CATEGORY} and 0 < train_share < 1")
@@ -75,7 +76,8 @@ def generate_clickstream(users: int, *, items: int = 2_000, sessions_per_user: i
             drift = s / max(1, sessions_per_user - 1)  # 0 -> 1 over the user's life
             category = rng.choices(tastes, (1 - drift + 0.1, 0.6, drift + 0.1))[0]
             loyal = rng.random() < loyalty
-            theme = by_theme[(category, rng.choice(favourites[category]) if loyal else rng.randrange(THEMES_PER_CATEGORY))]
+            theme_index = rng.choice(favourites[category]) if loyal else rng.randrange(THEMES_PER_CATEGORY)
+            theme = by_theme[(category, theme_index)]
             ts = START_MS + start
             for _ in range(1 + int(rng.expovariate(1 / 5))):
                 pool = theme if rng.random() < 0.9 else catalogue

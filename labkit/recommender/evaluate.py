@@ -58,7 +58,8 @@ def quality_table(candidates: dict[str, dict[int, tuple]], targets: dict[int, st
                          index=[f"HitRate@{k}", f"NDCG@{k}"]).T
     first = table.index[0]
     for column in list(table.columns):
-        table[f"x {first} ({column})"] = table[column] / table.loc[first, column] if table.loc[first, column] else float("nan")
+        base = table.loc[first, column]
+        table[f"x {first} ({column})"] = table[column] / base if base else float("nan")
     table.attrs["scored events"] = len(targets)
     return table
 

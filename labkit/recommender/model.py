@@ -1,7 +1,8 @@
 """The recommender's model, in plain Python: what the Flink job runs, and its reference.
 
 The seed tutorial keys collaborative filtering by user, so each user's MapState can never see
-another user's items (chapter 07, section 1, shows it on the cluster). Here the work is split by what each step needs to see:
+another user's items (chapter 07, section 1, shows it on the cluster). Here the work is split by
+what each step needs to see:
 
 1. **per user** (keyed by user): the :class:`Profile`: category interests decaying with event
    time, behaviour counts, the items of the current session, the items already seen. Each event
@@ -91,7 +92,8 @@ def rank(row: dict[str, float], item: str, seen, shares: dict[str, float], confi
     seen = set(seen)
     seen.add(item)
     boost = {c: 1 + config.profile_weight * share for c, share in shares.items()}
-    scored = ((weight * boost.get(item_category(other), 1.0), other) for other, weight in row.items() if other not in seen)
+    scored = ((weight * boost.get(item_category(other), 1.0), other)
+              for other, weight in row.items() if other not in seen)
     return [other for _, other in heapq.nsmallest(config.top_k, scored, key=lambda so: (-so[0], so[1]))]
 
 
@@ -121,7 +123,8 @@ class Recommender:
             for other in partners:
                 add_pairs(self.rows.setdefault(other, {}), (event.item_id,), weight, self.config)
         items = rank(self.rows.get(event.item_id, {}), event.item_id, profile.seen, profile.shares(), self.config)
-        return Recommendation(event.user_id, event.item_id, event.timestamp, event.metadata.get("seq", -1), tuple(items))
+        return Recommendation(event.user_id, event.item_id, event.timestamp, event.metadata.get("seq", -1),
+                              tuple(items))
 
     def run(self, events) -> list[Recommendation]:
         return [self.process(e) for e in events]

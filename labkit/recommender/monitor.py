@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 
 from ..dashboard import LivePlot, counter_rate, mark_events, save_metrics, with_gaps
 from ..errors import LabError
-from .evaluate import hits, next_new_items
 from ..metrics import _records_in_column, sample
+from .evaluate import hits, next_new_items
 from .pipeline import read_emitted_ms, read_recommendations
 from .runs import latencies
 
@@ -134,7 +134,8 @@ class RecommenderMonitor(LivePlot):
         frame, results = self.sampler.frame(), self.results()
         column = _records_in_column(frame, "update-profile")
         steady = latencies(self.output, self.replayer, warmup_s)
-        sizes = frame["job.lastCheckpointSize"].dropna() if "job.lastCheckpointSize" in frame else pd.Series(dtype=float)
+        sizes = (frame["job.lastCheckpointSize"].dropna() if "job.lastCheckpointSize" in frame
+                 else pd.Series(dtype=float))
         return {"events/s (peak 4 s)": float(counter_rate(frame, column).max()) if column else float("nan"),
                 "recommendations": len(results),
                 "latency p50 ms": float(steady.quantile(0.5)),

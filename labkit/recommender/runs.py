@@ -91,7 +91,8 @@ def start_replayed(name: str, lines: list[str], config: dict, rate: float, **opt
     no fixed order, so events may be taken slightly out of order (what the watermark's
     out-of-orderness bound is for)."""
     events = output_dir(f"{name}-events")
-    job = submit(build_from_files, name=name, config=config, events=events, monitor_seconds=0.1, **options).wait_running()
+    job = submit(build_from_files, name=name, config=config, events=events, monitor_seconds=0.1,
+                 **options).wait_running()
     # A first completed checkpoint means every task, Python workers included, is up: events
     # replayed before that would queue behind the start-up and time it, not the pipeline.
     job.wait_for_checkpoints(1)
