@@ -79,6 +79,10 @@ class Cluster:
     def url(self) -> str:
         return self.settings.url
 
+    def mark(self, what: str, at: float | None = None) -> None:
+        """Mark an event (now, or at wall-clock ``at`` s) on every plot of this cluster's jobs."""
+        self.events.append((time.time() if at is None else at, what))
+
     @property
     def web_ui(self) -> str:
         # Inside docker-compose the REST address is the JobManager's container name, which the
@@ -346,7 +350,7 @@ class LocalCluster(Cluster):
         victims = [tm] + tm.children(recursive=True)
         for proc in victims:
             _signal(proc, signal.SIGKILL)
-        self.events.append((time.time(), f"{name} killed"))
+        self.mark(f"{name} killed")
         psutil.wait_procs(victims, timeout=10)
         return tm.pid
 
@@ -382,7 +386,7 @@ class LocalCluster(Cluster):
         """Start one more TaskManager (a replacement after a kill, or a second one to scale out);
         with ``wait``, until it is registered and no stopped TaskManager still is."""
         resource_id = self._new_taskmanager_id()
-        self.events.append((time.time(), f"{resource_id} started"))
+        self.mark(f"{resource_id} started")
         script = self._start_taskmanager_jvm(find_java(), resource_id)
         if script:
             script.wait(timeout=60)
