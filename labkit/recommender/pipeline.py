@@ -4,7 +4,7 @@
         -> key by user: UpdateProfile (profile in ValueState with TTL)
              emits a pair update to each of the session's items and one request per event,
              which carries the pair update of the event's own item
-             (its profile state keeps PyFlink's state cache on: see UpdateProfile)
+             (its TTL's visibility keeps PyFlink's writes in the worker until the bundle ends: see UpdateProfile)
         -> key by item: Recommend (the item's co-occurrence row in ValueState)
              adds pairs to rows; answers a request with the top-K of that item's row
         -> "seq|user|item|event_ms|emitted_ms|rec1 rec2 ..." lines          (recs/)
@@ -41,9 +41,11 @@ class UpdateProfile(KeyedProcessFunction):
     """Keyed by user. The profile expires after ``ttl_ms`` of processing time without a write
     (PyFlink's TTL knows no event time; the interests' decay is what follows event time).
 
-    The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink turns
-    process mode's Python-side state cache off for the whole operator (pyflink/fn_execution/state_impl.py,
-    ``enable_time_to_live``), so state reads go to the JVM; chapter 07 measures what that costs."""
+    The TTL's visibility is ReturnExpiredIfNotCleanedUp: with NeverReturnExpired PyFlink 2.3 writes
+    every update() through to the JVM at once, a blocking round trip per call, instead of at the
+    bundle's end (pyflink/fn_execution/state_impl.py: ``enable_time_to_live`` marks the state
+    DISABLE_CACHE, ``_maybe_clear_write_cache`` commits); reads are served from the worker's cache
+    either way. Chapter 07 measures what that costs."""
 
     def __init__(self, config: RecConfig, ttl_ms: int, emit_profiles: bool,
                  ttl_visibility: str = "ReturnExpiredIfNotCleanedUp"):
