@@ -120,7 +120,7 @@ def _memory(frame):
 
 PANELS = {
     "throughput": ("Throughput per operator", _throughput),
-    "backpressure": ("Busy and backpressured time in each interval", _busy),
+    "backpressure": ("Busy and backpressured time over the last 5 s", _busy),
     "watermark": ("Watermark lag", _watermark_lag),
     "event_time": ("Watermark in event time", _watermark_event_time),
     "checkpoints": ("Last checkpoint", _checkpoints),

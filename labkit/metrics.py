@@ -9,12 +9,12 @@ input watermark), ``job.<metric>`` (checkpoints, restarts), ``tm.<metric>`` summ
 TaskManagers (memory) and ``extra.<name>`` for the extra probes given to the sampler (e.g. bytes
 on disk).
 
-Busy, backpressured and idle time are measured per sampling interval (:func:`time_shares`).
-Flink's gauges of the same names (``busyTimeMsPerSecond``...) average over the last 60 s: a job
-that saturates for 10 s, or a task's start-up, would show in them for a minute. Flink also keeps
-each task's accumulated busy, backpressured and idle milliseconds, which the sampler reads from
-the job's details; their differences between two samples say what the vertex did in between,
-as a share of that interval (mean over its subtasks). The REST API refreshes metrics about once
+Busy, backpressured and idle time are measured over the last 5 s before each sample
+(:func:`time_shares`). Flink's gauges of the same names (``busyTimeMsPerSecond``...) average over
+the last 60 s: a job that saturates for 10 s, or a task's start-up, would show in them for a
+minute. Flink also keeps each task's accumulated busy, backpressured and idle milliseconds, which
+the sampler reads from the job's details; their growth over a span says what the vertex did in
+it, as a share of that span (mean over its subtasks). The REST API refreshes metrics about once
 a second, so two samples may see one snapshot: those accumulated times did not advance, and the
 sample is marked stale (``<vertex>.stale``), its counters left out rather than read as "no
 records", and drawn as a gap.
@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from .errors import LabError
@@ -49,6 +50,8 @@ ACCUMULATED_TIMES = {"accumulated-busy-time": "accumulatedBusyTimeMs",
 TIME_SHARES = {"accumulatedBusyTimeMs": "busyTimeMsPerSecond",
                "accumulatedBackPressuredTimeMs": "backPressuredTimeMsPerSecond",
                "accumulatedIdleTimeMs": "idleTimeMsPerSecond"}
+# Busy, backpressured and idle time are shares of at least this span: Flink's metric update period.
+SHARE_WINDOW_S = 5.0
 # Counters left out of a stale sample: the REST layer had not refreshed them.
 COUNTERS = ("numRecordsIn", "numRecordsOut")
 JOB_METRICS = ("lastCheckpointDuration", "lastCheckpointSize", "lastCheckpointFullSize",
@@ -201,27 +204,40 @@ class MetricsSampler:
         return frame[sorted(frame.columns, key=lambda column: position.get(column.rpartition(".")[0], -1))]
 
 
-def time_shares(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each vertex's busy, backpressured and idle ms per second of every interval
-    (``<vertex>.busyTimeMsPerSecond``...) from the differences of its accumulated times, and
-    ``<vertex>.stale`` true where the sample repeats the REST layer's previous snapshot (its
-    counters are then NaN: unknown, not zero).
+def time_shares(frame: pd.DataFrame, window_s: float = SHARE_WINDOW_S) -> pd.DataFrame:
+    """``frame`` with each vertex's busy, backpressured and idle ms per second over the last
+    ``window_s`` before each sample (``<vertex>.busyTimeMsPerSecond``...), from the growth of its
+    accumulated times, and ``<vertex>.stale`` true where the sample repeats the REST layer's
+    previous snapshot (its counters are then NaN: unknown, not zero).
 
-    Each share is the accumulated time's growth over the growth of all three, which is the
-    wall time the snapshots span times the running subtasks, so a late snapshot still gives
-    the right share of the time it covers. A restarted job's tasks count from zero again:
-    the interval across the restart gets no value."""
+    Flink adds a wait to a task's accumulated idle or backpressured time when the wait ends, and
+    a wait still going on at its metric update, every 5 s: until then the task's clock counts it as
+    busy. A span shorter than that would show a task that waits seconds at a time as busy, then as
+    waiting; a span of at least one update does not. Each share is an accumulated time's growth
+    over the growth of all three (the wall time spanned, times the running subtasks), so a late
+    snapshot still gives the right share of the time it covers. A restarted job's tasks count from
+    zero again: a span across the restart gets no value."""
     frame = frame.copy()
     vertices = sorted({c.rsplit(".", 1)[0] for c in frame.columns if c.endswith(".accumulatedIdleTimeMs")})
     for vertex in vertices:
-        times = frame[[f"{vertex}.{column}" for column in TIME_SHARES]].astype(float)
+        columns = [f"{vertex}.{column}" for column in TIME_SHARES]
+        times = frame[columns].astype(float)
         total = times.sum(axis=1, min_count=len(TIME_SHARES))
         known = total.dropna()
         stale = known.diff() == 0
         fresh = times.loc[stale.index[~stale]]
-        grown = fresh.diff()
-        span = grown.sum(axis=1)
-        shares = (1000.0 * grown.div(span.where(span > 0), axis=0)).where(grown.ge(0).all(axis=1))
+        restarts = np.cumsum(np.r_[0, np.diff(fresh.sum(axis=1).to_numpy()) < 0])
+        at = fresh.index.to_numpy(dtype=float)
+        values = fresh.to_numpy()
+        shares = np.full(values.shape, np.nan)
+        for row in range(len(fresh)):
+            start = np.searchsorted(at, at[row] - window_s, side="right") - 1
+            if start < 0 or restarts[start] != restarts[row]:
+                continue
+            grown = np.clip(values[row] - values[start], 0, None)  # busy time is a remainder: it may step back
+            if grown.sum() > 0:
+                shares[row] = 1000.0 * grown / grown.sum()
+        shares = pd.DataFrame(shares, index=fresh.index, columns=columns)
         for column, share in TIME_SHARES.items():
             frame[f"{vertex}.{share}"] = shares[f"{vertex}.{column}"].reindex(frame.index)
         frame[f"{vertex}.stale"] = stale.reindex(frame.index, fill_value=False)
