@@ -1,6 +1,7 @@
 """The chapter notebooks: committed clean, parameterised, and each runs end to end once, at CI size,
 passing its exercises, printing its measured claims, and proving where its student copy stops."""
 import json
+import re
 
 import nbformat
 import pytest
@@ -73,6 +74,16 @@ def test_has_a_parameters_cell_with_a_learner_size(path):
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
     assert 'size = "learner"' in tagged[0].source
+
+
+def test_the_readme_counts_each_chapters_exercises_as_the_notebook_asks_them():
+    from pathlib import Path
+
+    from labkit.regress import exercises_of
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    counted = dict(re.findall(r"^\| (\d\d)_\w+ \|.*\((\d+) exercises?", readme, re.M))
+    assert {chapter: int(n) for chapter, n in counted.items()} == {
+        chapter: len(exercises_of(path)) for chapter, path in chapters().items()}
 
 
 def test_unknown_chapter_says_which_exist():
