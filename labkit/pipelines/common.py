@@ -6,9 +6,8 @@ from pathlib import Path
 
 from pyflink.common import Configuration, Encoder, Types, WatermarkStrategy
 from pyflink.datastream import MapFunction
-from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
-
+from pyflink.datastream.connectors.number_seq import NumberSequenceSource
 
 
 class Throttle(MapFunction):

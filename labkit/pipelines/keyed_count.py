@@ -52,7 +52,8 @@ class CountPerKey(KeyedProcessFunction):
 
 
 def build(env, *, records: int, keys: int = 1000, output: Path, rate: int | None = None,
-          parallelism: int | None = None, work_ms: float = 0.0, fail_at: int | None = None, bundle_ms: int = 100) -> None:
+          parallelism: int | None = None, work_ms: float = 0.0, fail_at: int | None = None,
+          bundle_ms: int = 100) -> None:
     if parallelism:
         env.set_parallelism(parallelism)
     numbers = sequence_source(env, records, rate, bundle_ms=bundle_ms)

@@ -19,8 +19,13 @@ from pathlib import Path
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.functions import AggregateFunction
-from pyflink.datastream.state import (AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor,
-                                      ReducingStateDescriptor, ValueStateDescriptor)
+from pyflink.datastream.state import (
+    AggregatingStateDescriptor,
+    ListStateDescriptor,
+    MapStateDescriptor,
+    ReducingStateDescriptor,
+    ValueStateDescriptor,
+)
 from pyflink.datastream.time_domain import TimeDomain
 
 from .common import read_lines, sequence_source, text_sink
@@ -83,7 +88,8 @@ class KeyProfile(KeyedProcessFunction):
         count = (self.count.value() or 0) + 1
         if count == 1 and self.document_chars:
             # random hex: no compression shrinks it, so checkpoints carry its real size
-            self.document.update(random.Random(value).randbytes(self.document_chars // 2 + 1).hex()[:self.document_chars])
+            noise = random.Random(value).randbytes(self.document_chars // 2 + 1)
+            self.document.update(noise.hex()[:self.document_chars])
         self.count.update(count)
         self.largest.add(value)
         self.mean.add(value)

@@ -27,8 +27,7 @@ from pyflink.common import Configuration, Duration, Time, Types, WatermarkStrate
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import OutputTag
 from pyflink.datastream.functions import AggregateFunction, ProcessAllWindowFunction, ProcessWindowFunction
-from pyflink.datastream.window import (EventTimeSessionWindows, SlidingEventTimeWindows,
-                                       TumblingEventTimeWindows)
+from pyflink.datastream.window import EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows
 
 from ..data import EventLog, UserEvent, generate_user_events
 from ..errors import LabError
@@ -143,7 +142,8 @@ class LabelAllWindow(ProcessAllWindowFunction):
     def process(self, context, elements):
         events, purchases = next(iter(elements))
         window = context.window()
-        yield f"window,{self.branch},{EVERYONE},{window.start},{window.end},{events},{purchases},{time.time_ns() // 10**6}"
+        fired_ms = time.time_ns() // 10**6
+        yield f"window,{self.branch},{EVERYONE},{window.start},{window.end},{events},{purchases},{fired_ms}"
 
 
 def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tuple(KINDS),
@@ -174,11 +174,13 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
                 windowed = timed.window_all(window_assigner(kind))
             windowed = windowed.allowed_lateness(allowed_lateness_ms).side_output_late_data(late_tag)
             if not per_user:
-                windowed = windowed.aggregate(CountActivity(), LabelAllWindow(branch), output_type=Types.STRING()).name(branch)
+                windowed = windowed.aggregate(CountActivity(), LabelAllWindow(branch),
+                                              output_type=Types.STRING()).name(branch)
             elif KINDS[kind][0] is None and not incremental_sessions:
                 windowed = windowed.process(CountSession(branch), output_type=Types.STRING()).name(branch)
             else:
-                windowed = windowed.aggregate(CountActivity(), LabelWindow(branch), output_type=Types.STRING()).name(branch)
+                windowed = windowed.aggregate(CountActivity(), LabelWindow(branch),
+                                              output_type=Types.STRING()).name(branch)
             late = windowed.get_side_output(late_tag) \
                 .map(lambda e, b=branch: f"late,{b},{e.user_id},{e.timestamp}", output_type=Types.STRING())
             outputs += [windowed, late]
@@ -188,7 +190,8 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
 # --- reading the results and the reference --------------------------------------------------
 @dataclass
 class WindowResults:
-    windows: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)  # (branch, user, start) -> (events, purchases)
+    # (branch, user, start) -> (events, purchases)
+    windows: dict[tuple[str, str, int], tuple[int, int]] = field(default_factory=dict)
     late: Counter = field(default_factory=Counter)          # branch -> late records
     fired_ms: dict[tuple[str, str, int], int] = field(default_factory=dict)   # the first firing
     firings: Counter = field(default_factory=Counter)       # (branch, user, start) -> times fired

@@ -110,7 +110,8 @@ def build(env, *, lines, output: Path, rec_config: RecConfig = RecConfig(), chec
     events, malformed = parse(lines, checks, rate)
     profiled = events.assign_timestamps_and_watermarks(watermarks(out_of_orderness_ms)) \
         .key_by(lambda e: e.user_id, key_type=Types.STRING()) \
-        .process(UpdateProfile(rec_config, ttl_ms, emit_profiles, ttl_visibility), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .process(UpdateProfile(rec_config, ttl_ms, emit_profiles, ttl_visibility),
+                 output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("update-profile")
     profiled.key_by(lambda r: r[1], key_type=Types.STRING()) \
         .process(Recommend(rec_config), output_type=Types.STRING()).name("recommend") \
@@ -183,7 +184,8 @@ class SeedStyleMatrix(KeyedProcessFunction):
     to another user (the ones user-based CF would need)."""
 
     def open(self, runtime_context):
-        self.matrix = runtime_context.get_map_state(MapStateDescriptor("user_item_matrix", Types.STRING(), Types.FLOAT()))
+        self.matrix = runtime_context.get_map_state(
+            MapStateDescriptor("user_item_matrix", Types.STRING(), Types.FLOAT()))
 
     def process_element(self, event, ctx):
         self.matrix.put(f"{event.user_id}:{event.item_id}", EVENT_WEIGHTS[event.event_type])
