@@ -34,8 +34,8 @@ _PUBLIC = {
     **{error: "errors" for error in (
         "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown",
         "ClusterNotReady", "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError",
-        "JobError", "JobFailed", "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName", "OutsideLab",
-        "MalformedEvent", "CheckFailed", "ClaimFailed", "ExerciseNotDone")},
+        "JobError", "JobFailed", "JobFailing", "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName",
+        "OutsideLab", "MalformedEvent", "CheckFailed", "ClaimFailed", "ExerciseNotDone")},
 }
 _SUBMODULES = ("checks", "data", "metrics", "jobs")
 

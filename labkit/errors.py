@@ -90,6 +90,14 @@ class JobFailed(JobError):
     hint = "the root cause is above; `job.exceptions()` gives the full history and `labkit logs` the TaskManager's side"
 
 
+class JobFailing(JobFailed):
+    """A job failed while a wait watched it and restarts under its restart strategy: it would fail
+    again on every attempt, so the wait cancelled it."""
+
+    hint = ("fix the cause above and submit the job again; `job.exceptions()` lists every failure, "
+            "`labkit logs taskmanager` the TaskManager's side")
+
+
 class JobTimeout(JobError):
     hint = ("the job did not reach the state in time: check free slots with `labkit status` "
             "and the job's exceptions with `job.exceptions()`")

@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .distribution import find_java, flink_distribution, lab_python
-from .errors import BadRequest, JobFailed, JobTimeout, LabError, SavepointFailed
+from .errors import BadRequest, JobFailed, JobFailing, JobTimeout, LabError, SavepointFailed
+from .flink_options import check_options
 from .outputs import output_dir
 from .progress import Waiting
-from .rest import TERMINAL_JOB_STATES, RestClient, root_cause_line
+from .rest import TERMINAL_JOB_STATES, RestClient, python_line, root_cause_line
 from .session import current
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
+# A failure this long after the lab killed a TaskManager is the kill's doing, not the job's own:
+# the JobManager notices a lost TaskManager at the latest when its heartbeats time out.
+INJECTED_FAULT_WINDOW_S = 60
 
 # Past execution attempts of each task the JobManager keeps (jobmanager.execution.attempts-history-size).
 ATTEMPTS_KEPT = 16
@@ -84,6 +88,7 @@ def remote_environment(config: dict | None = None, cluster=None):
     from pyflink.java_gateway import get_gateway
 
     cluster = cluster or current()
+    check_options(config or {}, _flink_value)
     host, port = _host_port(cluster.url)
     gateway = get_gateway()
     j_conf = gateway.jvm.org.apache.flink.configuration.Configuration()
@@ -118,6 +123,12 @@ def _flink_value(value) -> str:
     if isinstance(value, (list, tuple)):
         return ";".join(map(str, value))
     return str(value)
+
+
+def _described(failure: dict) -> str:
+    """A failure as a learner reads it: the root cause, then the task and the line of Python."""
+    where = f" at {failure['line']}" if failure["line"] else ""
+    return f"{failure['root']}\n  in {failure['task'] or 'a task'}{where}"
 
 
 def _request_cancel(job: "JobHandle") -> None:
@@ -360,14 +371,41 @@ class JobHandle:
         """How many records the vertex whose name starts with ``operator`` has taken in so far."""
         return int(self._vertex(operator)["metrics"]["read-records"])
 
+    def _own_failures_since(self, since_ms: float) -> list[dict]:
+        """This job's failures after ``since_ms`` (epoch ms), newest first, that no TaskManager the
+        lab killed (``Cluster.events``) explains."""
+        kills = [wall * 1000 for wall, what in getattr(self.cluster, "events", []) if what.endswith(" killed")]
+        return [failure for failure in self.exceptions()
+                if (failure["timestamp"] or 0) >= since_ms
+                and not any(kill - 1000 <= failure["timestamp"] <= kill + INJECTED_FAULT_WINDOW_S * 1000
+                            for kill in kills)]
+
+    def _stop_if_failing(self, since_ms: float) -> None:
+        """Raise :class:`JobFailing`, after cancelling the job, if it failed on its own since
+        ``since_ms``: a failure that restarts would only fail again, while the learner waits."""
+        failures = self._own_failures_since(since_ms)
+        if not failures:
+            return
+        try:
+            self.cancel()
+        except LabError:
+            pass  # the cancel is a courtesy; the failure is what the learner needs to read
+        raise JobFailing(f"job {self.name!r} is failing: {_described(failures[0])}\n  {len(failures)} failure(s) "
+                         "while waiting, so it was cancelled rather than left restarting")
+
     def _wait(self, done: Callable[[dict], bool], timeout: float, what: str, poll: float = 0.3) -> dict:
+        since_ms = time.time() * 1000
         with Waiting(f"job {self.name} to be {what}", timeout) as wait:
             while True:
                 detail = self.detail()
                 if done(detail):
                     return detail
+                if detail["state"] in ("RESTARTING", "FAILING"):
+                    self._stop_if_failing(since_ms)
                 if detail["state"] == "FAILED":
-                    raise JobFailed(f"job {self.name!r} failed: {self.root_cause()}")
+                    failures = self.exceptions()
+                    cause = _described(failures[0]) if failures else self.root_cause()
+                    raise JobFailed(f"job {self.name!r} failed: {cause}")
                 if detail["state"] in TERMINAL_JOB_STATES:
                     raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
                                     hint="something cancelled or stopped it: `job.exceptions()` "
@@ -425,10 +463,12 @@ class JobHandle:
         return flat
 
     def exceptions(self) -> list[dict]:
-        """Failures of this job, newest first: ``[{"timestamp", "exception", "task", "root"}]``."""
+        """Failures of this job, newest first: ``[{"timestamp", "exception", "task", "root", "line"}]``
+        (``line``: where the user's Python code raised, when the trace shows it)."""
         raw = self.rest.job_exceptions(self.job_id)
         return [{"timestamp": e.get("timestamp"), "exception": e.get("exceptionName", ""),
-                 "task": e.get("taskName"), "root": root_cause_line(e.get("stacktrace", ""))}
+                 "task": e.get("taskName"), "root": root_cause_line(e.get("stacktrace", "")),
+                 "line": python_line(e.get("stacktrace", ""))}
                 for e in raw.get("exceptionHistory", {}).get("entries", [])]
 
     def root_cause(self) -> str:
@@ -462,10 +502,14 @@ class JobHandle:
                                     "is a TaskManager with free slots running? `labkit status` shows it")
 
     def _wait_for_count(self, counter: str, count: int, timeout: float, what: str, hint: str) -> dict:
+        since_ms = time.time() * 1000
         with Waiting(f"{count} {what} of job {self.name}", timeout) as wait:
             while (stats := self.checkpoints())["counts"][counter] < count:
                 reached = stats["counts"][counter]
-                if self.state() in TERMINAL_JOB_STATES:
+                state = self.state()
+                if state in ("RESTARTING", "FAILING"):
+                    self._stop_if_failing(since_ms)
+                if state in TERMINAL_JOB_STATES:
                     raise JobFailed(f"job {self.name!r} ended after {reached} of {count} {what}")
                 if wait.expired:
                     raise JobTimeout(f"job {self.name!r}: {reached} of {count} {what} after {timeout:.0f}s", hint=hint)

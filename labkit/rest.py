@@ -7,6 +7,7 @@ are ``state_size`` (full) vs ``checkpointed_size`` (what this checkpoint wrote).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, TypedDict
 from urllib.parse import urlsplit
 
@@ -221,6 +222,28 @@ def root_cause_line(stack_trace: str) -> str:
     if causes:
         return causes[-1].removeprefix("Caused by:").strip()
     return stack_trace.splitlines()[0] if stack_trace else ""
+
+
+# A Python frame in a process-mode worker's traceback (innermost last) ...
+_TRACEBACK_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+# ... and in a thread-mode (pemja) Java trace (innermost first): at /dir/module.function(file.py:12)
+_PEMJA_FRAME = re.compile(r"at (/[^\s(]*/)[\w.]+?\.(\w+)\((\w+\.py):(\d+)\)")
+# Frames of the machinery that runs a function, not of the function's author.
+_LIBRARY_FRAME = re.compile(r"site-packages|dist-packages|/lib/python3\.\d+/|<frozen ")
+
+
+def python_line(stack_trace: str) -> str | None:
+    """``file:line in function`` of the innermost Python frame of a failure's trace that is not in
+    an installed library: the line of the user's code that raised, where Python gives it."""
+    frames = [(directory + file, line, function)
+              for directory, function, file, line in _PEMJA_FRAME.findall(stack_trace)]
+    frames.reverse()  # innermost last, as in a Python traceback
+    frames += [(path, line, function) for path, line, function in _TRACEBACK_FRAME.findall(stack_trace)]
+    own = [frame for frame in frames if not _LIBRARY_FRAME.search(frame[0])]
+    if not own:
+        return None
+    path, line, function = own[-1]
+    return f"{path}:{line} in {function}"
 
 
 def _metric_values(raw: list[JSON]) -> dict[str, float]:

@@ -1,14 +1,16 @@
 """labkit's public API, and what a Python worker pays to import the lab's functions."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import labkit as lk
 
-PIPELINES = [*(f"labkit.pipelines.{name}" for name in ("keyed_count", "state_backends", "ttl", "events", "event_counts",
-                                                         "windows", "sessions", "tuning")),
-             "labkit.recommender.pipeline"]
+# every module whose functions a Python worker unpickles: the pipelines and the recommender's
+PIPELINES = sorted([f"labkit.pipelines.{path.stem}"
+                    for path in (Path(lk.__file__).parent / "pipelines").glob("*.py") if path.stem != "__init__"]
+                   + ["labkit.recommender.pipeline"])
 # what a worker must not load: the plotting and notebook stack, and the orchestration of jobs
 HEAVY = ("pandas", "matplotlib", "IPython", "ipywidgets", "labkit.jobs", "labkit.session", "labkit.metrics")
 
