@@ -72,8 +72,10 @@ class Cluster:
     def __init__(self, settings: LabSettings):
         self.settings = settings
         self.rest = RestClient(settings.url)
-        # (wall-clock s, what) of each fault injected from this process: dashboards mark them
+        # (wall-clock s, what) of each event marked from this process: dashboards draw them
         self.events: list[tuple[float, str]] = []
+        # wall-clock s of each TaskManager this process killed: the failures that follow are not a job's own
+        self.kills: list[float] = []
 
     @property
     def url(self) -> str:
@@ -350,7 +352,8 @@ class LocalCluster(Cluster):
         victims = [tm] + tm.children(recursive=True)
         for proc in victims:
             _signal(proc, signal.SIGKILL)
-        self.mark(f"{name} killed")
+        self.kills.append(time.time())
+        self.mark(f"{name} killed", at=self.kills[-1])
         psutil.wait_procs(victims, timeout=10)
         return tm.pid
 

@@ -373,8 +373,8 @@ class JobHandle:
 
     def _own_failures_since(self, since_ms: float) -> list[dict]:
         """This job's failures after ``since_ms`` (epoch ms), newest first, that no TaskManager the
-        lab killed (``Cluster.events``) explains."""
-        kills = [wall * 1000 for wall, what in getattr(self.cluster, "events", []) if what.endswith(" killed")]
+        lab killed (``Cluster.kills``) explains."""
+        kills = [wall * 1000 for wall in getattr(self.cluster, "kills", [])]
         return [failure for failure in self.exceptions()
                 if (failure["timestamp"] or 0) >= since_ms
                 and not any(kill - 1000 <= failure["timestamp"] <= kill + INJECTED_FAULT_WINDOW_S * 1000
