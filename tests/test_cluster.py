@@ -7,6 +7,7 @@ import time
 import warnings
 from dataclasses import replace
 
+import pandas as pd
 import psutil
 import pytest
 
@@ -89,7 +90,11 @@ def test_sampled_metrics_are_plausible(healthy_cluster):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         frame = sampler.frame()
-        if "count-per-key.numRecordsIn" in frame and frame["count-per-key.numRecordsIn"].max() > 4 * rate:
+        # a busy share needs a span of metrics.SHARE_WINDOW_S behind it: a fast start counts 4 s of records first
+        if (
+            frame.get("count-per-key.numRecordsIn", pd.Series(dtype=float)).max() > 4 * rate
+            and frame.get("count-per-key.busyTimeMsPerSecond", pd.Series(dtype=float)).notna().sum() >= 2
+        ):
             break
         time.sleep(1)
     job.cancel()
