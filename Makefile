@@ -1,11 +1,11 @@
 # Flink State Lab. The two commands that matter on a fresh machine:
-#   make lab     set everything up, start the cluster, open JupyterLab
+#   make lab     set everything up, start the cluster, open JupyterLab on the tour
 #   make test    set everything up and run the whole test suite (what CI runs)
 SHELL := /bin/bash
 VENV  := .venv/bin
 SIZE  ?= ci
 
-.PHONY: setup browser lab lab-headless regress lint test nbval test-fast bench student down status clean
+.PHONY: setup browser lab lab-headless regress lint test nbval test-fast bench student down down-all status clean
 
 setup:
 	@bash scripts/setup.sh
@@ -14,15 +14,15 @@ setup:
 browser:
 	@bash scripts/setup-browser.sh
 
+# The lab named by LABKIT_LAB (default "default") at LABKIT_PORT_OFFSET; JupyterLab on 8888 + the
+# offset, quiet, under one banner with the link that opens the tour (scripts/lab.sh).
 lab: setup
-	$(VENV)/labkit up
-	$(VENV)/jupyter lab --ip=127.0.0.1 --notebook-dir=$(CURDIR)/notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
-		$(CURDIR)/notebooks/00_lab_tour.ipynb  # absolute: JupyterLab joins a relative one to the notebook dir
+	@bash scripts/lab.sh
 
 # The tour executed headless: runs/00_lab_tour.ipynb, runs/00_lab_tour.json and the sampled metrics.
 lab-headless: setup
-	$(VENV)/labkit up
-	$(VENV)/labkit run 00 --size $(SIZE) --out runs
+	@$(VENV)/labkit up
+	@$(VENV)/labkit run 00 --size $(SIZE) --out runs
 
 # Each chapter executes once (tests/test_notebooks.py), with its exercise checks, its measured
 # claims and where its student copy stops; the slowest tests are listed at the end.
@@ -59,11 +59,17 @@ student: setup
 bench: setup
 	$(VENV)/python bench/run.py --size $(if $(filter tiny,$(SIZE)),tiny,full)
 
+# Stops the lab named by LABKIT_LAB (default "default"): `LABKIT_LAB=alice make down`.
 down:
-	$(VENV)/labkit down --all
+	@$(VENV)/labkit down
+
+# Stops every lab on this machine (the end of a class).
+down-all:
+	@$(VENV)/labkit down --all
 
 status:
-	$(VENV)/labkit status
+	@$(VENV)/labkit status
 
+# Stops the current lab (as `make down`) and deletes what runs, tests and `make student` wrote here.
 clean: down
-	rm -rf runs student .pytest_cache
+	@rm -rf runs student .pytest_cache

@@ -9,6 +9,7 @@
     lk.Timeline({label: job})    several jobs' checkpoints and restarts on one time axis
     lk.Compare({label: job})     several jobs' throughput, checkpoints and memory side by side
     lk.current().kill_taskmanager()   fault injection
+    lk.kafka_broker()            start (or reuse) the lab's Kafka broker
 
 Every Python worker that runs one of the lab's functions imports this package first (the
 functions live in ``labkit.pipelines``), so the public names below are imported on first use:
@@ -20,7 +21,8 @@ from .checks import install_ipython_handler as _install_ipython_handler
 
 # public name -> the module that defines it
 _PUBLIC = {
-    "up": "session", "down": "session", "current": "session",
+    "up": "current_lab", "down": "current_lab", "current": "current_lab",
+    "kafka_broker": "kafka", "KafkaBroker": "kafka", "TopicReader": "kafka", "publish": "kafka",
     "LabSettings": "settings",
     "sized": "chapters", "show_code": "source", "claim": "claims",
     "job_config": "jobs", "submit": "jobs", "submit_sql": "jobs", "run_script": "jobs", "remote_environment": "jobs",
@@ -34,8 +36,9 @@ _PUBLIC = {
     **{error: "errors" for error in (
         "LabError", "JavaMissing", "FlinkDistributionMissing", "PortBusy", "ClusterError", "ClusterDown",
         "ClusterNotReady", "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError",
-        "JobError", "JobFailed", "JobFailing", "JobTimeout", "SavepointFailed", "UnknownChapter", "BadName",
-        "OutsideLab", "MalformedEvent", "CheckFailed", "ClaimFailed", "ExerciseNotDone")},
+        "JobError", "JobFailed", "JobFailing", "JobTimeout", "JobNotRunning", "SavepointFailed", "UnknownChoice",
+        "UnknownChapter", "BadName", "OutsideLab", "MalformedEvent", "CheckFailed", "ClaimFailed", "ExerciseNotDone",
+        "JarsMissing", "KafkaDown", "KafkaNotReady")},
 }
 _SUBMODULES = ("checks", "data", "metrics", "jobs")
 

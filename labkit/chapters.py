@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .current_lab import lab_settings
 from .errors import LabError, UnknownChapter
-from .settings import LabSettings
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -13,7 +13,7 @@ def sized(sizes: dict[str, dict], size: str) -> dict:
     """The parameters a chapter runs with: ``sizes[size]``, where ``size`` comes from the notebook's
     parameters cell (a headless run injects it) unless LABKIT_SIZE says otherwise (nbval runs,
     which cannot inject parameters)."""
-    size = LabSettings.from_env().size or size
+    size = lab_settings().size or size
     if size not in sizes:
         raise LabError(f"unknown size {size!r}", hint=f"use one of {sorted(sizes)}")
     return sizes[size]

@@ -1,4 +1,4 @@
-"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, data, student, sync."""
+"""The ``labkit`` command: doctor, up, down, reset, status, logs, chapters, run, regress, data, student, sync, jars."""
 from __future__ import annotations
 
 import argparse
@@ -9,10 +9,13 @@ from pathlib import Path
 
 import psutil
 
-from . import session
+from . import current_lab
 from .cluster import LocalCluster, make_cluster, port_owner
 from .distribution import find_java, flink_distribution
-from .errors import LabError
+from .errors import JarsMissing, LabError
+from .jars import JAR_SETS
+from .jars import problems as jar_problems
+from .kafka import KafkaBroker
 from .settings import LabSettings, inside
 
 MIN_FREE_MEMORY = 4 * 2**30
@@ -44,6 +47,10 @@ def doctor(args) -> int:
         report(True, f"Flink {dist.version} distribution: {dist.home}")
     except LabError as exc:
         report(False, str(exc).splitlines()[0], exc.hint)
+    for jar_set in JAR_SETS:
+        wrong = jar_problems(jar_set)
+        report(not wrong, f"{jar_set.purpose}: " + ("jars verified" if not wrong else "; ".join(wrong[:2])),
+               JarsMissing.hint)
     free = psutil.virtual_memory().available
     report(free >= MIN_FREE_MEMORY, f"free memory {free / 2**30:.1f} GiB (the lab uses up to ~3 GiB)",
            "close other programs or lower LABKIT_SLOTS")
@@ -72,21 +79,21 @@ def doctor(args) -> int:
 
 def up(args) -> int:
     settings = _settings(args)
-    cluster = session.up(settings, restart=args.restart)
+    cluster = current_lab.up(settings, restart=args.restart)
     overview = cluster.overview()
     print(f"lab {settings.name!r} is up: {overview['taskmanagers']} TaskManager(s), "
           f"{overview['slots_total']} slots. Web UI: {cluster.web_ui}")
+    if args.kafka:
+        broker = KafkaBroker(settings).up()
+        print(f"Kafka broker: {broker.bootstrap_servers} (data in {broker.data_dir})")
     return 0
 
 
 def down(args) -> int:
-    if args.all:
-        home = LabSettings.from_env().home
-        names = sorted(p.parent.name for p in home.glob("*/lab.json"))
-    else:
-        names = [_settings(args).name]
+    settings = _settings(args)
+    names = sorted(p.parent.name for p in settings.home.glob("*/lab.json")) if args.all else [settings.name]
     for name in names:
-        stopped = LocalCluster(LabSettings.from_env(name=name)).down()
+        stopped = LocalCluster(replace(settings, name=name)).down()
         print(f"lab {name!r}: stopped {len(stopped)} process(es)")
     return 0
 
@@ -118,6 +125,10 @@ def status(args) -> int:
         print(f"  pid {proc.pid:>7}  {proc.role:<14} {proc.rss_bytes / 2**20:8.0f} MiB")
     for job in cluster.rest.jobs():
         print(f"  job {job['jid']}  {job['state']:<10} {job['name']}")
+    broker = KafkaBroker(settings)
+    if settings.kafka_bootstrap or broker.pid() is not None:
+        state = "answers" if broker.is_up() else "does not answer"
+        print(f"  Kafka broker at {broker.bootstrap_servers} {state}; its data: {broker.data_dir}")
     return 0
 
 
@@ -185,6 +196,13 @@ def sync(args) -> int:
     return 0
 
 
+def jars(args) -> int:
+    from .jars import ensure
+    for line in ensure(maven=args.maven, write_lock=args.write_lock):
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labkit", description="Flink State Lab: the local Flink cluster")
     parser.add_argument("--lab", help="lab name (default: $LABKIT_LAB or 'default')")
@@ -196,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--taskmanagers", type=int, help="how many TaskManagers (default 2)")
     p.add_argument("--slots", type=int, help="task slots per TaskManager (default 2)")
     p.add_argument("--restart", action="store_true", help="restart if it runs with other options")
+    p.add_argument("--kafka", action="store_true", help="also start the lab's Kafka broker (chapters 03 and 07)")
     p.set_defaults(run=up)
     p = sub.add_parser("down", help="stop the lab's cluster and every process it started")
     p.add_argument("--all", action="store_true", help="stop every lab on this machine")
@@ -228,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("sync", help="write the chapters' `# as in labkit/...` cells from labkit's modules")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a cell differs from its module")
     p.set_defaults(run=sync)
+    p = sub.add_parser("jars", help="resolve and verify the pinned Kafka broker and connector jars with Maven")
+    p.add_argument("--maven", default="mvn", help="the Maven command (default: mvn)")
+    p.add_argument("--write-lock", action="store_true",
+                   help="resolve again and record the jars' SHA-256 in labkit/jars.lock (after a version change)")
+    p.set_defaults(run=jars)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

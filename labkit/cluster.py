@@ -25,14 +25,25 @@ from pathlib import Path
 import psutil
 import yaml
 
-from . import jvm_launch
+from . import jars, jvm_launch
 from .distribution import find_java, flink_distribution, lab_python
-from .errors import ClusterDown, ClusterNotReady, LabError, NotSupportedOnAttachedCluster, PortBusy, ServerError
-from .progress import Waiting
+from .errors import (
+    ClusterDown,
+    ClusterNotReady,
+    JobNotRunning,
+    KafkaDown,
+    LabError,
+    NotSupportedOnAttachedCluster,
+    PortBusy,
+    ServerError,
+)
+from .progress import Polling, Waiting
 from .rest import Overview, RestClient
 from .settings import LOOPBACK, LabSettings
 
 LAB_MARKER = "LABKIT_LAB_DIR"
+# The broker's topics outlive a restart of the Flink cluster with other options.
+KEPT_ACROSS_RESTARTS = ("kafka-broker",)
 RESOURCE_ID = "taskmanager.resource-id"
 # Java's optimising compiler (C2) takes a method after 10 times its default number of calls: a
 # TaskManager's start-up code, run a few thousand times, stays with the quick compiler (C1), which
@@ -116,7 +127,7 @@ class Cluster:
     def wait_until(self, condition, timeout: float, what: str) -> Overview:
         """Poll the cluster overview until ``condition(overview)`` holds."""
         last: Overview | str = "REST API never answered"
-        with Waiting(what, timeout) as wait:
+        with Waiting(what, timeout, headless=self.settings.headless) as wait:
             while not wait.expired:
                 self._check_alive()
                 try:
@@ -125,8 +136,7 @@ class Cluster:
                         return last
                 except (ClusterDown, ServerError):  # not listening yet, or 503 during leader election
                     pass
-                wait.tick()
-                time.sleep(0.25)
+                wait.pause(0.25)
         raise ClusterNotReady(f"cluster at {self.url}: timed out after {timeout:.0f}s waiting for {what} "
                               f"(last overview: {last})")
 
@@ -141,6 +151,9 @@ class Cluster:
 
     def start_taskmanager(self) -> None:
         self._unsupported("starting a TaskManager")
+
+    def kill_kafka_broker(self) -> int:
+        self._unsupported("killing the Kafka broker")
 
     def processes(self) -> list[LabProcess]:
         return []
@@ -223,21 +236,21 @@ class LocalCluster(Cluster):
         exiting: it leaves the cluster at once, but its JVM takes seconds to go (longest for the
         lab's first TaskManager, which writes the class archive at exit). Waits up to ``settle_s``
         for every TaskManager process to be either registered or gone."""
-        deadline = time.monotonic() + settle_s
-        while True:
-            pids = self._pids("taskmanager")
-            try:
-                registered = self.rest.overview()["taskmanagers"]
-            except (ClusterDown, ServerError):
-                return pids
-            if registered >= len(pids) or time.monotonic() > deadline:
-                return pids
-            time.sleep(0.25)
+        with Polling(at_most=settle_s) as settle:
+            while True:
+                pids = self._pids("taskmanager")
+                try:
+                    registered = self.rest.overview()["taskmanagers"]
+                except (ClusterDown, ServerError):
+                    return pids
+                if registered >= len(pids) or settle.expired:
+                    return pids
+                settle.pause(0.25)
 
     def _check_alive(self) -> None:
         # By the pid the start script recorded, not by the command line: for a moment after the
         # script returns, the JobManager is still the shell that is about to exec Java.
-        recorded = [int(pid) for pid_file in self.settings.run_dir.glob("*-standalonesession.pid")
+        recorded = [int(pid) for pid_file in self.settings.pid_dir.glob("*-standalonesession.pid")
                     for pid in pid_file.read_text().split() if pid.isdigit()]
         if self._starting and not any(psutil.pid_exists(pid) for pid in recorded):
             raise ClusterNotReady("the JobManager process exited during start-up:\n"
@@ -250,12 +263,12 @@ class LocalCluster(Cluster):
         wanted = self._cluster_config()
         running = self._pids("jobmanager")
         if running:
-            if self._recorded_shape() != (wanted, self.settings.taskmanagers):
+            if self._recorded_shape() != (wanted, self.settings.taskmanagers, self._classpath_extras()):
                 if not restart:
                     raise LabError("the running lab was started with other cluster options",
                                    hint="cluster options need a restart: call up(restart=True) "
                                         "or `labkit up --restart`")
-                self.down()
+                self.down(keep=KEPT_ACROSS_RESTARTS)
             else:
                 self._start_worker_server()
                 for _ in range(self.settings.taskmanagers - len(self.live_taskmanagers())):
@@ -280,7 +293,7 @@ class LocalCluster(Cluster):
             # server is listening starts as a fresh interpreter
             self._start_worker_server()
         except BaseException:
-            self.down()
+            self.down(keep=KEPT_ACROSS_RESTARTS)
             raise
         finally:
             self._starting = False
@@ -298,13 +311,13 @@ class LocalCluster(Cluster):
 
     @property
     def _worker_socket(self) -> Path:
-        return self.settings.run_dir / "worker-server.sock"
+        return self.settings.pid_dir / "worker-server.sock"
 
     def _start_worker_server(self) -> None:
         """The process the Python workers are forked from, and the launcher the TaskManager runs."""
         if not self._forks_workers:
             return
-        pid_file = self.settings.run_dir / "worker-server.pid"
+        pid_file = self.settings.pid_dir / "worker-server.pid"
         if pid_file.exists() and pid_file.read_text().strip() in {str(p) for p in self._pids("worker-server")}:
             return
         here = Path(__file__).resolve().parent
@@ -320,16 +333,17 @@ class LocalCluster(Cluster):
                        env=self._env(find_java()), cwd=self.settings.lab_dir, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, timeout=30)
 
-    def down(self, timeout: float = 15) -> list[int]:
-        """Stop every process of this lab (JVMs and Python workers); returns the pids stopped."""
-        procs = [psutil.Process(p.pid) for p in self.processes() if psutil.pid_exists(p.pid)]
+    def down(self, timeout: float = 15, keep: tuple[str, ...] = ()) -> list[int]:
+        """Stop every process of this lab (JVMs, Python workers, its Kafka broker) but those whose
+        role is in ``keep``; returns the pids stopped."""
+        procs = [psutil.Process(p.pid) for p in self.processes() if psutil.pid_exists(p.pid) and p.role not in keep]
         for proc in procs:
             _signal(proc, signal.SIGTERM)
         _, alive = psutil.wait_procs(procs, timeout=timeout)
         for proc in alive:
             _signal(proc, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
-        for pid_file in self.settings.run_dir.glob("*.pid"):
+        for pid_file in self.settings.pid_dir.glob("*.pid"):
             pid_file.unlink()
         # Scratch files of processes that no longer exist (a killed TaskManager cannot remove its own).
         shutil.rmtree(self.settings.tmp_dir, ignore_errors=True)
@@ -339,12 +353,13 @@ class LocalCluster(Cluster):
         """SIGKILL one TaskManager, like a machine dying, together with its Python workers: one that
         runs a task of ``job`` if given (with two TaskManagers, the other may not be running it)."""
         pids = self._pids("taskmanager")
+        if not pids:
+            raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running")
         if job is not None:
             hosts = job.taskmanager_ids()
             pids = [pid for pid in pids if _resource_id(pid) in hosts]
-        if not pids:
-            raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running"
-                              + (f" a task of job {job.name!r}" if job is not None else ""))
+            if not pids:  # the lab runs, the job does not: no restart of the lab would help
+                raise JobNotRunning(f"no TaskManager of lab {self.settings.name!r} runs a task of job {job.name!r}")
         if not self._guarding:
             self._watched = None  # killed on purpose: not a crash to repair
         tm = psutil.Process(pids[0])
@@ -356,6 +371,20 @@ class LocalCluster(Cluster):
         self.mark(f"{name} killed", at=self.kills[-1])
         psutil.wait_procs(victims, timeout=10)
         return tm.pid
+
+    def kill_kafka_broker(self) -> int:
+        """SIGKILL the lab's Kafka broker, like the machine of a broker dying: a fault, like a
+        TaskManager's kill, so a wait reads the failures that follow as its. ``lk.kafka_broker()``
+        (or ``labkit up --kafka``) starts it again, with its topics."""
+        pids = [p.pid for p in self.processes() if p.role == "kafka-broker"]
+        if not pids:
+            raise KafkaDown(f"lab {self.settings.name!r} runs no Kafka broker")
+        broker = psutil.Process(pids[0])
+        _signal(broker, signal.SIGKILL)
+        self.kills.append(time.time())
+        self.mark("Kafka broker killed", at=self.kills[-1])
+        psutil.wait_procs([broker], timeout=10)
+        return broker.pid
 
     @contextmanager
     def replacing_lost_taskmanagers(self, during: str):
@@ -407,7 +436,7 @@ class LocalCluster(Cluster):
     def _new_taskmanager_id(self) -> str:
         """``tm-1``, ``tm-2``, ...: each TaskManager's resource id (in the Web UI and the REST API),
         also on its command line, which is how ``kill_taskmanager(job)`` finds its pid."""
-        counter = self.settings.run_dir / "taskmanagers-started"
+        counter = self.settings.pid_dir / "taskmanagers-started"
         number = int(counter.read_text()) + 1 if counter.exists() else 1
         counter.write_text(str(number))
         return f"tm-{number}"
@@ -429,13 +458,13 @@ class LocalCluster(Cluster):
         if not files:
             return f"(no {component} log in {self.settings.log_dir})"
         if len(files) == 1:
-            return _tail(files[0], lines)
-        return "".join(f"==> {f.name} <==\n{_tail(f, lines)}" for f in reversed(files))
+            return tail(files[0], lines)
+        return "".join(f"==> {f.name} <==\n{tail(f, lines)}" for f in reversed(files))
 
     def taskmanager_stdout(self, lines: int = 50) -> str:
         """What Python ``print()`` in UDFs and ``DataStream.print()`` wrote (the ``.out`` file)."""
         files = self._log_files("taskexecutor", ".out")
-        return "".join(_tail(f, lines) for f in reversed(files)) if files else ""
+        return "".join(tail(f, lines) for f in reversed(files)) if files else ""
 
     # --- internals ----------------------------------------------------------------------
     def _env(self, java) -> dict:
@@ -444,7 +473,7 @@ class LocalCluster(Cluster):
         env.update({
             LAB_MARKER: str(s.lab_dir),
             "FLINK_CONF_DIR": str(s.conf_dir), "FLINK_LOG_DIR": str(s.log_dir),
-            "FLINK_PID_DIR": str(s.run_dir), "FLINK_LIB_DIR": str(s.lib_dir),
+            "FLINK_PID_DIR": str(s.pid_dir), "FLINK_LIB_DIR": str(s.lib_dir),
             "JAVA_HOME": str(java.home), "TMPDIR": str(s.tmp_dir),
             # Python workers are started by the TaskManager; they must find this venv first.
             "PATH": f"{Path(lab_python()).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -459,7 +488,7 @@ class LocalCluster(Cluster):
         sharing = self._class_sharing(role, java, record_classes)
         recipe = jvm_launch.load(self._recipes, role, self._recipe_key(java))
         if recipe:
-            jvm_launch.launch(recipe, role, lab_env=env, pid_dir=self.settings.run_dir,
+            jvm_launch.launch(recipe, role, lab_env=env, pid_dir=self.settings.pid_dir,
                               jvm_flags=[sharing] if sharing else [], args=list(args))
             return None
         if sharing:
@@ -474,7 +503,7 @@ class LocalCluster(Cluster):
 
     def _recipe_key(self, java) -> str:
         return jvm_launch.recipe_key(self.settings.conf_dir / "config.yaml", java.home, self.dist.home,
-                                     self.dist.version)
+                                     self.dist.version, classpath=self._classpath_extras())
 
     def _record_launch_recipes(self, java) -> None:
         key = self._recipe_key(java)
@@ -544,20 +573,24 @@ class LocalCluster(Cluster):
         config.update(s.extra_config)
         return config
 
-    def _recorded_shape(self) -> tuple[dict, int] | None:
-        """The cluster options and the number of TaskManagers the running lab was started with."""
+    def _recorded_shape(self) -> tuple[dict, int, list[str]] | None:
+        """The cluster options, the number of TaskManagers and the extra jars the running lab was
+        started with."""
         path = self.settings.lab_dir / "lab.json"
         if not path.exists():
             return None
         recorded = json.loads(path.read_text())
-        return recorded["cluster_config"], recorded.get("taskmanagers", 1)
+        return recorded["cluster_config"], recorded.get("taskmanagers", 1), recorded.get("classpath_extras", [])
+
+    def _classpath_extras(self) -> list[str]:
+        return [jar.name for jar in self._connector_jars()]
 
     def _prepare_lab_dir(self, config: dict) -> None:
         s = self.settings
-        for folder in (s.conf_dir, s.log_dir, s.run_dir, s.lib_dir, s.checkpoint_dir,
-                       s.savepoint_dir, s.rocksdb_dir, s.output_dir, s.data_dir, s.tmp_dir):
+        for folder in (s.conf_dir, s.log_dir, s.pid_dir, s.lib_dir, s.checkpoint_dir,
+                       s.savepoint_dir, s.rocksdb_dir, s.job_outputs_dir, s.data_dir, s.tmp_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        for stale in [*s.run_dir.glob("*.pid"), s.run_dir / "taskmanagers-started"]:
+        for stale in [*s.pid_dir.glob("*.pid"), s.pid_dir / "taskmanagers-started"]:
             stale.unlink(missing_ok=True)
         for src in (self.dist.home / "conf").iterdir():
             if src.name != "config.yaml":
@@ -569,11 +602,18 @@ class LocalCluster(Cluster):
         # and thread mode works for more than one job per TaskManager.
         for link in s.lib_dir.iterdir():
             link.unlink()
-        for jar in [*self.dist.lib.glob("*.jar"), self.dist.python_jar]:
+        for jar in [*self.dist.lib.glob("*.jar"), self.dist.python_jar, *self._connector_jars()]:
             (s.lib_dir / jar.name).symlink_to(jar)
         (s.lab_dir / "lab.json").write_text(json.dumps(
-            {"name": s.name, "rest_url": s.url, "taskmanagers": s.taskmanagers, "cluster_config": config},
+            {"name": s.name, "rest_url": s.url, "taskmanagers": s.taskmanagers, "cluster_config": config,
+             "classpath_extras": self._classpath_extras()},
             indent=2, default=str))
+
+    @staticmethod
+    def _connector_jars() -> list[Path]:
+        """The Kafka connector, when `labkit jars` has resolved it: on the cluster's class path, the
+        jobs need not ship it (chapter 07's Kafka sections and the Kafka tests)."""
+        return jars.require(jars.CONNECTOR) if not jars.problems(jars.CONNECTOR) else []
 
     def _check_ports_free(self) -> None:
         for port, what in ((self.settings.rest_port, "REST/Web UI"), (self.settings.rpc_port, "JobManager RPC")):
@@ -610,6 +650,8 @@ def _role(cmdline: list[str], parent_cmdline: list[str] = ()) -> str:
         return "jobmanager"
     if "TaskManagerRunner" in joined:
         return "taskmanager"
+    if "kafka.Kafka" in cmdline:
+        return "kafka-broker"
     if "python" in (cmdline[0] if cmdline else "") or "beam_boot" in joined or "pyflink" in joined:
         return "python-worker"
     return "other"
@@ -652,7 +694,8 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _tail(path: Path, lines: int) -> str:
+def tail(path: Path, lines: int) -> str:
+    """The last ``lines`` lines of a log file, read from its end."""
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
         size = handle.tell()
@@ -661,6 +704,6 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:]) + "\n"
 
 
-def make_cluster(settings: LabSettings | None = None) -> Cluster:
-    settings = settings or LabSettings.from_env()
+def make_cluster(settings: LabSettings) -> Cluster:
+    """The cluster ``settings`` describe: attached by URL, or the lab's own local one."""
     return AttachedCluster(settings) if settings.attached else LocalCluster(settings)

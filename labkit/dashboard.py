@@ -1,5 +1,5 @@
 """Live plots of a sampled job: refreshed about once a second in JupyterLab, or drawn once at
-the end when the notebook runs headless (papermill, CI: set LABKIT_HEADLESS=1).
+the end when the notebook runs headless (papermill, CI: the lab's settings say ``headless``).
 
 Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot state), so a
 background thread can redraw them while the learner runs other cells.
@@ -14,16 +14,16 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .current_lab import lab_settings
 from .errors import LabError
 from .metrics import MetricsSampler, counter_moves, sample
-from .settings import LabSettings
 
 _active: dict[str, "LivePlot"] = {}
 
 
 def headless() -> bool:
-    """True when no one is watching: papermill/CI runs set LABKIT_HEADLESS=1."""
-    return LabSettings.from_env().headless
+    """True when no one is watching (papermill and CI runs): the lab's settings say so."""
+    return lab_settings().headless
 
 
 def _by_vertex(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -164,8 +164,9 @@ def mark_events(axes, frame: pd.DataFrame, events: list[tuple[float, str]]) -> N
 
 
 def save_metrics(sampler: MetricsSampler) -> None:
-    """In a regression run (LABKIT_RUN_DIR set), keep the sampled metrics as ``<job>.metrics.csv``."""
-    metrics_dir = LabSettings.from_env().metrics_dir
+    """In a regression run (the lab's settings name a ``metrics_dir``), keep the sampled metrics
+    there as ``<job>.metrics.csv``."""
+    metrics_dir = lab_settings().metrics_dir
     if metrics_dir:
         metrics_dir.mkdir(parents=True, exist_ok=True)
         sampler.frame().to_csv(metrics_dir / f"{sampler.job.name}.metrics.csv")
@@ -293,7 +294,7 @@ class LiveDashboard(LivePlot):
     def final(self):
         """The finished plot as a static PNG image (what papermill keeps in the executed notebook).
 
-        In a regression run (LABKIT_RUN_DIR set) the sampled metrics are also saved there as CSV.
+        In a regression run (a ``metrics_dir`` in the lab's settings) the sampled metrics are also saved there as CSV.
         """
         save_metrics(self.sampler)
         try:  # the job's state now, not at the last sample: a job that finished says FINISHED

@@ -61,6 +61,17 @@ OUTPUT_SEPARATORS = frozenset(",|")
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 
+def key_and_time(line: str) -> tuple[str | None, int | None]:
+    """A producer's Kafka key and record timestamp for ``line``: its user (Kafka keeps one key's
+    records in one partition, in order) and its event time in ms; (None, None) for a line that is
+    not a valid event (any partition, stamped when written)."""
+    try:
+        event = parse_event(line)
+    except MalformedEvent:
+        return None, None
+    return event.user_id, event.timestamp
+
+
 def parse_event(line: str) -> UserEvent:
     """Parse and validate one JSON line; raise :class:`MalformedEvent` with a reason tag.
 
@@ -197,6 +208,16 @@ def generate_user_events(count: int, *, seed: int = 0, users: int = 50, items: i
         lines.insert(rng.randrange(len(lines) + 1), raw)
         malformed.append((reason, raw))
     return EventLog(lines, events, _arrived_late(arriving, max_delay_ms), malformed, max_delay_ms)
+
+
+def out_of_order_stream(count: int = 9_600, seed: int = 0, **overrides) -> EventLog:
+    """Chapter 04's stream (and the ``user-events`` dataset): 10 events per second of event time
+    from 50 users, each arriving up to 1 min late; 1% planted 8 min late (never after the last
+    regular event); 0.2% malformed. ``overrides`` change any of :func:`generate_user_events`'s options."""
+    minute = 60_000
+    options = dict(users=50, events_per_second=10, max_delay_ms=minute, late_fraction=0.01,
+                   late_delay_ms=8 * minute, malformed_fraction=0.002, late_after_end=False)
+    return generate_user_events(count, seed=seed, **{**options, **overrides})
 
 
 def _arrived_late(arriving, bound_ms: int) -> list[UserEvent]:

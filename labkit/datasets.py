@@ -13,7 +13,7 @@ SAMPLE_LINES = 200
 
 
 def _user_events() -> list[str]:
-    from .pipelines.windows import out_of_order_stream
+    from .data import out_of_order_stream
     return out_of_order_stream(seed=0).lines
 
 

@@ -30,6 +30,12 @@ class FlinkDistributionMissing(LabError):
     hint = "install the pinned dependencies: `make setup` (or `pip install -e .`)"
 
 
+class JarsMissing(LabError):
+    hint = ("run `make setup`, which resolves them with Maven (installing it with apt where it can), or "
+            "`sudo apt-get install -y maven` and then `.venv/bin/labkit jars`; where Maven cannot reach a "
+            "repository, run `labkit jars` on a machine that can and copy its share/flink-state-lab/jars folder")
+
+
 class PortBusy(LabError):
     hint = ("another program (or another lab) holds the port: run `labkit doctor` to see who, "
             "stop it, or pick other ports with LABKIT_PORT_OFFSET=100 (or `labkit up --port-offset 100`)")
@@ -52,6 +58,15 @@ class ClusterNotReady(ClusterError):
 class NotSupportedOnAttachedCluster(ClusterError):
     hint = ("process-level fault hooks need the lab's own local cluster; on docker-compose use "
             "`docker compose kill taskmanager-1` and `docker compose start taskmanager-1` instead")
+
+
+class KafkaDown(LabError):
+    hint = "start the lab's broker with `labkit up --kafka` (or `lk.kafka_broker()` in a notebook)"
+
+
+class KafkaNotReady(LabError):
+    hint = ("the broker's log is in the lab's log folder (kafka-broker.log); `labkit down` and "
+            "`labkit up --kafka` start it again, `labkit reset` also deletes its topics")
 
 
 # --- the REST API ----------------------------------------------------------------------
@@ -103,6 +118,14 @@ class JobTimeout(JobError):
             "and the job's exceptions with `job.exceptions()`")
 
 
+class JobNotRunning(JobError):
+    """A job has no task on a TaskManager where an action needs one (killing the TaskManager that
+    runs it): it has not been deployed yet, is restarting, or has ended."""
+
+    hint = ("wait until the job runs (`job.wait_running()`) and kill then, or call kill_taskmanager() "
+            "without the job to kill any TaskManager")
+
+
 class SavepointFailed(JobError):
     hint = ("the savepoint target must be writable by the JobManager and every TaskManager; "
             "use the lab's savepoint directory (the default) or a shared path")
@@ -116,6 +139,13 @@ class BadName(LabError):
 class OutsideLab(LabError):
     hint = ("labkit writes and deletes only inside the lab's folder ($LABKIT_HOME/$LABKIT_LAB); "
             "give a plain name, not a path")
+
+
+class UnknownChoice(LabError, ValueError):
+    """An argument names something a function does not know (a stage, a kind); the message lists
+    the names it knows. A ValueError too, as Python's own bad arguments are."""
+
+    hint = "use one of the names the message lists"
 
 
 class UnknownChapter(LabError):

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from . import jars
+from .current_lab import current
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import BadRequest, JobFailed, JobFailing, JobTimeout, LabError, SavepointFailed
 from .flink_options import check_options
 from .outputs import output_dir
-from .progress import Waiting
-from .rest import TERMINAL_JOB_STATES, RestClient, python_line, root_cause_line
-from .session import current
+from .progress import Polling, Waiting
+from .rest import NO_WATERMARK, TERMINAL_JOB_STATES, RestClient, python_line, root_cause_line
 
 ACTIVE_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"})
 # A failure this long after the lab killed a TaskManager is the kill's doing, not the job's own:
@@ -108,8 +109,33 @@ def remote_environment(config: dict | None = None, cluster=None):
             settings[key] = value
     for key, value in settings.items():
         j_conf.setString(key, _flink_value(value))
+    _load_connector_in_client()
     j_env = gateway.jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment(j_conf)
     return StreamExecutionEnvironment(j_env)
+
+
+# Root causes whose next step the learner cannot read off the exception itself.
+KNOWN_CAUSES = {
+    "UnknownTopicOrPartitionException": "a Kafka topic the job reads or writes does not exist: create it first "
+                                        "(`broker.create_topic(name, partitions)`); the lab's broker creates no "
+                                        "topic on first use, so a typo in a name fails here",
+    "Timed out waiting for a node assignment": "the Kafka broker does not answer: `labkit up --kafka` starts "
+                                               "the lab's, `labkit status` says whether it runs",
+}
+
+
+def _hint_for(cause: str) -> str | None:
+    """The next step for a known root cause; None keeps the error's own hint."""
+    return next((hint for marker, hint in KNOWN_CAUSES.items() if marker in cause), None)
+
+
+def _load_connector_in_client() -> None:
+    """Kafka's source and sink are built in this process's JVM (PyFlink's gateway), which starts
+    with the wheel's jars only: the connector the lab's cluster has in lib/ is loaded here too, so
+    a job can use it without shipping it (``pipeline.jars``) a second time."""
+    if not jars.problems(jars.CONNECTOR):
+        from pyflink.util.java_utils import add_jars_to_context_class_loader
+        add_jars_to_context_class_loader([jar.as_uri() for jar in jars.require(jars.CONNECTOR)])
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -348,6 +374,16 @@ class JobHandle:
                             for s in self.rest.vertex(self.job_id, v["id"])["subtasks"]]
                 for v in self.detail()["vertices"]}
 
+    def input_watermark(self, operator: str) -> int | None:
+        """The watermark (epoch ms) at the input of the operator whose name contains ``operator``:
+        the smallest over its subtasks; None while one of them has none."""
+        vertex = next((v for v in self.vertices() if operator in v["name"]), None)
+        if vertex is None:
+            raise LabError(f"job {self.name!r} has no operator {operator!r}",
+                           hint=f"its operators: {[v['name'] for v in self.vertices()]}")
+        marks = self.rest.watermarks(self.job_id, vertex["id"]).values()
+        return None if not marks or min(marks) <= NO_WATERMARK else min(marks)
+
     def taskmanager_ids(self) -> set[str]:
         """The ids (REST, Web UI) of the TaskManagers that run the job's tasks now."""
         return {subtask["taskmanager-id"] for v in self.detail()["vertices"]
@@ -390,12 +426,13 @@ class JobHandle:
             self.cancel()
         except LabError:
             pass  # the cancel is a courtesy; the failure is what the learner needs to read
-        raise JobFailing(f"job {self.name!r} is failing: {_described(failures[0])}\n  {len(failures)} failure(s) "
-                         "while waiting, so it was cancelled rather than left restarting")
+        cause = _described(failures[0])
+        raise JobFailing(f"job {self.name!r} is failing: {cause}\n  {len(failures)} failure(s) "
+                         "while waiting, so it was cancelled rather than left restarting", hint=_hint_for(cause))
 
     def _wait(self, done: Callable[[dict], bool], timeout: float, what: str, poll: float = 0.3) -> dict:
         since_ms = time.time() * 1000
-        with Waiting(f"job {self.name} to be {what}", timeout) as wait:
+        with Waiting(f"job {self.name} to be {what}", timeout, headless=self.cluster.settings.headless) as wait:
             while True:
                 detail = self.detail()
                 if done(detail):
@@ -405,15 +442,14 @@ class JobHandle:
                 if detail["state"] == "FAILED":
                     failures = self.exceptions()
                     cause = _described(failures[0]) if failures else self.root_cause()
-                    raise JobFailed(f"job {self.name!r} failed: {cause}")
+                    raise JobFailed(f"job {self.name!r} failed: {cause}", hint=_hint_for(cause))
                 if detail["state"] in TERMINAL_JOB_STATES:
                     raise JobFailed(f"job {self.name!r} ended as {detail['state']} while waiting for {what}",
                                     hint="something cancelled or stopped it: `job.exceptions()` "
                                          "and `labkit status` tell more")
                 if wait.expired:
                     raise JobTimeout(f"job {self.name!r} not {what} after {timeout:.0f}s (state {detail['state']})")
-                wait.tick()
-                time.sleep(poll)
+                wait.pause(poll)
 
     def wait_running(self, timeout: float = 120) -> "JobHandle":
         """Wait until the job and every task of it run (records can flow), or it already finished."""
@@ -427,11 +463,11 @@ class JobHandle:
         return self
 
     def wait_terminal(self, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while (state := self.state()) not in TERMINAL_JOB_STATES:
-            if time.monotonic() > deadline:
-                raise JobTimeout(f"job {self.name!r} still {state} after {timeout:.0f}s")
-            time.sleep(0.2)
+        with Polling(at_most=timeout) as poll:
+            while (state := self.state()) not in TERMINAL_JOB_STATES:
+                if poll.expired:
+                    raise JobTimeout(f"job {self.name!r} still {state} after {timeout:.0f}s")
+                poll.pause(0.2)
         return state
 
     def cancel(self, wait: bool = True, timeout: float = 60) -> None:
@@ -503,7 +539,7 @@ class JobHandle:
 
     def _wait_for_count(self, counter: str, count: int, timeout: float, what: str, hint: str) -> dict:
         since_ms = time.time() * 1000
-        with Waiting(f"{count} {what} of job {self.name}", timeout) as wait:
+        with Waiting(f"{count} {what} of job {self.name}", timeout, headless=self.cluster.settings.headless) as wait:
             while (stats := self.checkpoints())["counts"][counter] < count:
                 reached = stats["counts"][counter]
                 state = self.state()
@@ -513,8 +549,7 @@ class JobHandle:
                     raise JobFailed(f"job {self.name!r} ended after {reached} of {count} {what}")
                 if wait.expired:
                     raise JobTimeout(f"job {self.name!r}: {reached} of {count} {what} after {timeout:.0f}s", hint=hint)
-                wait.tick()
-                time.sleep(0.3)
+                wait.pause(0.3)
         return stats
 
     # --- savepoints ---------------------------------------------------------------------
@@ -531,15 +566,14 @@ class JobHandle:
         return location
 
     def _await_savepoint(self, trigger: str, timeout: float) -> str:
-        with Waiting(f"the savepoint of job {self.name}", timeout) as wait:
+        with Waiting(f"the savepoint of job {self.name}", timeout, headless=self.cluster.settings.headless) as wait:
             while not wait.expired:
                 status = self.rest.savepoint_status(self.job_id, trigger)
                 if status["status"] == "COMPLETED":
                     if "failure_cause" in status:
                         raise SavepointFailed(f"savepoint of job {self.name!r} failed: {status['failure_cause']}")
                     return status["location"]
-                wait.tick()
-                time.sleep(0.2)
+                wait.pause(0.2)
         raise JobTimeout(f"savepoint of job {self.name!r} not complete after {timeout:.0f}s")
 
     def resubmit(self, restore_from: str | None, **config_overrides) -> "JobHandle":

@@ -33,10 +33,11 @@ class Recipe:
     env: dict[str, str]  # what the script exported on top of the lab's own environment
 
 
-def recipe_key(config_file: Path, java_home: Path, flink_home: Path, flink_version: str) -> str:
+def recipe_key(config_file: Path, java_home: Path, flink_home: Path, flink_version: str,
+               classpath: list[str] = ()) -> str:
     """Identifies what the scripts compute from: the lab's configuration, the JDK and Flink (whose
-    jars, named by version, are on the recorded class path)."""
-    parts = [config_file.read_text(), str(java_home), str(flink_home), flink_version,
+    jars, named by version, are on the recorded class path, with the lab's ``classpath`` extras)."""
+    parts = [config_file.read_text(), str(java_home), str(flink_home), flink_version, *classpath,
              os.environ.get("JVM_ARGS", ""), os.environ.get("FLINK_ENV_JAVA_OPTS", "")]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 

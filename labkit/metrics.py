@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import LabError
-from .rest import TERMINAL_JOB_STATES
+from .progress import Polling
+from .rest import NO_WATERMARK, TERMINAL_JOB_STATES
 
 # metric -> how to aggregate it over a vertex's subtasks
 VERTEX_METRICS: dict[str, str] = {
@@ -62,8 +63,6 @@ TASKMANAGER_METRICS = ("Status.JVM.Memory.Heap.Used", "Status.Flink.Memory.Manag
 # A loaded JobManager may drop a request now and then; this many failures in a row mean it is gone.
 MAX_FAILED_SAMPLES_IN_A_ROW = 5
 
-# Flink reports "no watermark yet" as Long.MIN_VALUE.
-NO_WATERMARK = -(2**63) + 1
 
 _active: dict[str, "MetricsSampler"] = {}
 
@@ -308,19 +307,19 @@ def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeo
     """
     job.wait_running(timeout)
     sampler = sample(job, interval=0.5, taskmanager_metrics=(), job_metrics=())
-    started = time.monotonic()
     try:
-        while True:
-            time.sleep(0.5)
-            steps = _counter_steps(sampler.frame(), operator)
-            if len(steps) > min_steps and steps.index[-1] - steps.index[0] >= seconds:
-                break
-            if time.monotonic() - started > timeout or not sampler.running:
-                raise LabError(f"{operator!r} of job {job.name!r} took in only {len(steps)} batches of records "
-                               f"in {time.monotonic() - started:.0f} s: too slow to measure",
-                               hint=f"sampling: {len(sampler.rows)} samples, "
-                                    f"{'; '.join(sampler.errors[-3:]) or 'no errors'}; "
-                                    f"the job's last failure: {job.root_cause()}")
+        with Polling(at_most=timeout) as poll:
+            while True:
+                poll.pause(0.5)
+                steps = _counter_steps(sampler.frame(), operator)
+                if len(steps) > min_steps and steps.index[-1] - steps.index[0] >= seconds:
+                    break
+                if poll.expired or not sampler.running:
+                    raise LabError(f"{operator!r} of job {job.name!r} took in only {len(steps)} batches of records "
+                                   f"in {poll.elapsed:.0f} s: too slow to measure",
+                                   hint=f"sampling: {len(sampler.rows)} samples, "
+                                        f"{'; '.join(sampler.errors[-3:]) or 'no errors'}; "
+                                        f"the job's last failure: {job.root_cause()}")
     finally:
         sampler.stop()
         job.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .session import current
+from .current_lab import current
 from .settings import inside, safe_name
 
 
@@ -16,7 +16,7 @@ def output_dir(name: str, *, fresh: bool = True, cluster=None) -> Path:
     """
     safe_name(name, "output name")
     settings = (cluster or current()).settings
-    path = inside(settings.lab_dir, settings.output_dir / name)
+    path = inside(settings.lab_dir, settings.job_outputs_dir / name)
     if fresh and path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)

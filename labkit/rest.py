@@ -19,6 +19,8 @@ JSON = dict[str, Any]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TERMINAL_JOB_STATES = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED"})
+# Flink reports "no watermark yet" as Long.MIN_VALUE (read through a float, it may come back one above).
+NO_WATERMARK = -(2**63) + 1
 
 
 class Overview(TypedDict):

@@ -14,11 +14,26 @@ from pathlib import Path
 
 from .chapters import NOTEBOOKS, find_chapter
 from .errors import LabError
+from .settings import headless_run_environment
 from .student import first_exercise
 
 # No cell of a chapter should run longer than this at each size: a stuck job fails the run
 # with a message instead of hanging it.
 CELL_TIMEOUT_S = {"ci": 300, "learner": 900}
+# A progress line before a cell when the chapter enters a new section, else at most this often.
+PROGRESS_EVERY_S = 15
+
+
+def _heading(cell) -> str | None:
+    """The last heading of a markdown cell ("2 · A first stateful job"), or None."""
+    if cell.cell_type != "markdown":
+        return None
+    headings, fenced = [], False
+    for line in cell.source.splitlines():
+        fenced ^= line.startswith("```")
+        if line.startswith("#") and not fenced:
+            headings.append(line.lstrip("#").strip())
+    return headings[-1] if headings else None
 
 
 def _error_text(outputs: list) -> tuple[str, list[str]]:
@@ -57,11 +72,12 @@ def _printed_by(cell, lines: int = 5) -> str:
 def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_timeout: int | None = None,
                 folder: Path = NOTEBOOKS) -> dict:
     """Execute a chapter (from ``folder``: the solutions, or a folder of student copies); write the
-    executed notebook, its dashboards' metrics (CSV, via LABKIT_RUN_DIR) and a JSON record with
+    executed notebook, its dashboards' metrics (CSV, in ``out_dir/<chapter>``) and a JSON record with
     each cell's duration and, for a chapter with solutions, where its student copy stops
     (``student_stop``). Raises LabError if a cell fails, a cell runs past ``cell_timeout``, or the
     student copy would not stop at its first exercise with the learner's message."""
     import nbformat
+    import zmq
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from papermill.iorw import load_notebook_node
@@ -80,15 +96,28 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(notebook.parent)}})
 
-    saved = {k: os.environ.get(k) for k in ("LABKIT_HEADLESS", "LABKIT_RUN_DIR")}
-    os.environ.update({"LABKIT_HEADLESS": "1", "LABKIT_RUN_DIR": str(out_dir / notebook.stem)})
+    code_cells = sum(cell.cell_type == "code" for cell in nb.cells)
+    section, shown, printed_at = "", None, float("-inf")
+
+    # The kernel's settings, handed over here, in its environment: it reads them once (current_lab).
+    kernel_env = {**os.environ, **headless_run_environment(metrics_dir=out_dir / notebook.stem)}
     started, index = time.monotonic(), None
     try:
-        with client.setup_kernel():
+        # CurveZMQ keys for the kernel's sockets (the kernel spec declares support): without them
+        # ipykernel warns on every run that its TCP transport is unencrypted.
+        with client.setup_kernel(env=kernel_env, transport_encryption="auto" if zmq.has("curve") else "disabled"):
             client.wait_for_reply(client.kc.kernel_info())
             for index, cell in enumerate(nb.cells):
+                section = _heading(cell) or section
                 if cell.cell_type != "code":
                     continue
+                now = time.monotonic()
+                if section != shown or now - printed_at >= PROGRESS_EVERY_S:
+                    elapsed = int(now - started)
+                    print(f"  {notebook.stem}  {elapsed // 60}:{elapsed % 60:02d}  "
+                          f"cell {len(record['cells']) + 1} of {code_cells}" + (f"  {section}" if section else ""),
+                          flush=True)
+                    shown, printed_at = section, now
                 if exercise and index == exercise[0]:
                     record["student_stop"] = _stop_of_student_copy(client, cell, index, *exercise[1:])
                 cell_started = time.monotonic()
@@ -112,11 +141,6 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
                             "(`labkit status` lists the running jobs, `labkit logs` shows why)")
     finally:
         record["duration_s"] = round(time.monotonic() - started, 1)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         nbformat.write(nb, executed)
         (out_dir / f"{notebook.stem}.json").write_text(json.dumps(record, indent=2))
     if record["status"] != "passed":

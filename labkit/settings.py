@@ -1,7 +1,10 @@
-"""Where a lab lives and which ports it uses. Environment variables override every default.
+"""Where a lab lives and which ports it uses. Environment variables override every default; a
+process reads them once, at its entry point (the ``labkit`` command, or a kernel's first use of the
+lab: :mod:`labkit.current_lab`), into one :class:`LabSettings` that is passed along from there.
 
 LABKIT_REST_URL      attach to an already running cluster (e.g. docker-compose) instead of
                      starting one; fault hooks that need local processes are then unavailable.
+LABKIT_KAFKA_BOOTSTRAP  a Kafka broker to use instead of the lab's own (docker-compose: kafka:29092)
 LABKIT_HOME          parent folder of all labs (default ~/.flink-state-lab)
 LABKIT_LAB           lab name, one folder and one cluster per name (default "default")
 LABKIT_PORT_OFFSET   added to every fixed port, so several labs run side by side
@@ -9,6 +12,12 @@ LABKIT_TASKMANAGERS  TaskManagers the lab starts (default 2: one Python interpre
 LABKIT_SLOTS         task slots per TaskManager (default 2)
 LABKIT_FORK_WORKERS  0: start every Python worker as a fresh interpreter instead of forking it
                      from a process that has imported PyFlink (labkit/worker_server.py)
+
+How this process runs the chapters (``labkit run`` and ``regress`` set the first and the last for
+the kernel they start: :func:`headless_run_environment`):
+LABKIT_HEADLESS      1: no one is watching; dashboards draw final figures instead of live widgets
+LABKIT_SIZE          the size every chapter runs at, whatever its parameters cell says (nbval runs)
+LABKIT_METRICS_DIR   where each job's sampled metrics are kept as CSV (a regression run's folder)
 """
 from __future__ import annotations
 
@@ -66,6 +75,7 @@ class LabSettings:
     jobmanager_memory: str = "1024m"
     rest_url: str | None = None
     web_ui_url: str | None = None   # the Web UI as a browser reaches it, when that is not rest_url
+    kafka_bootstrap: str | None = None  # a broker someone else runs (docker-compose), not the lab's own
     extra_config: dict = field(default_factory=dict)
     fork_workers: bool = True       # Python workers forked from a process that imported PyFlink
     # how this process runs the chapters, not the cluster:
@@ -87,11 +97,16 @@ class LabSettings:
             fork_workers=_env_flag("LABKIT_FORK_WORKERS", default=True),
             rest_url=os.environ.get("LABKIT_REST_URL") or None,
             web_ui_url=os.environ.get("LABKIT_WEB_UI_URL") or None,
+            kafka_bootstrap=os.environ.get("LABKIT_KAFKA_BOOTSTRAP") or None,
             headless=_env_flag("LABKIT_HEADLESS"),
             size=os.environ.get("LABKIT_SIZE") or None,
-            metrics_dir=Path(os.environ["LABKIT_RUN_DIR"]) if os.environ.get("LABKIT_RUN_DIR") else None,
+            metrics_dir=Path(os.environ["LABKIT_METRICS_DIR"]) if os.environ.get("LABKIT_METRICS_DIR") else None,
         )
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        return settings.overridden(**overrides)
+
+    def overridden(self, **overrides) -> "LabSettings":
+        """These settings with each override that is not None (a command-line option left out is None)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @property
     def attached(self) -> bool:
@@ -123,7 +138,8 @@ class LabSettings:
         return self.lab_dir / "log"
 
     @property
-    def run_dir(self) -> Path:
+    def pid_dir(self) -> Path:
+        """The running lab's pid files, its worker server's socket, its TaskManager counter."""
         return self.lab_dir / "run"
 
     @property
@@ -143,7 +159,8 @@ class LabSettings:
         return self.lab_dir / "rocksdb"
 
     @property
-    def output_dir(self) -> Path:
+    def job_outputs_dir(self) -> Path:
+        """The folder of every job's own output folder (:func:`labkit.outputs.output_dir`)."""
         return self.lab_dir / "output"
 
     @property
@@ -154,3 +171,10 @@ class LabSettings:
     def tmp_dir(self) -> Path:
         """Where the cluster's JVMs and Python workers put scratch files (Flink's default is /tmp)."""
         return self.lab_dir / "tmp"
+
+
+def headless_run_environment(metrics_dir: Path) -> dict[str, str]:
+    """The variables a headless run (``labkit run``, ``regress``) adds to the environment of the
+    kernel it starts: no one is watching, and each job's sampled metrics go to ``metrics_dir``.
+    The kernel reads them with the rest, once, in :meth:`LabSettings.from_env`."""
+    return {"LABKIT_HEADLESS": "1", "LABKIT_METRICS_DIR": str(metrics_dir)}

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from . import checkpoints
 from .dashboard import LivePlot
 from .errors import LabError
+from .progress import Polling
 from .rest import TERMINAL_JOB_STATES
 
 CHECKPOINT_COLORS = {"COMPLETED": "tab:green", "IN_PROGRESS": "tab:gray", "FAILED": "tab:red"}
@@ -89,9 +90,9 @@ class Timeline(LivePlot):
 
     def run(self, seconds: float) -> "Timeline":
         """Keep polling for ``seconds`` (or until every job has ended), then stop."""
-        deadline = time.monotonic() + seconds
-        while self._polling.is_set() and time.monotonic() < deadline:
-            time.sleep(min(self.poll, max(0.0, deadline - time.monotonic())))
+        with Polling(at_most=seconds) as running:
+            while self._polling.is_set() and not running.expired:
+                running.pause(min(self.poll, max(0.0, seconds - running.elapsed)))
         return self.stop()
 
     def stop(self) -> "Timeline":

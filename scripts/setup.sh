@@ -36,14 +36,14 @@ else
     say "Java 17 not found: installing openjdk-17-jre-headless with apt"
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null \
-      || die "apt could not install openjdk-17-jre-headless. Install a Java 17 yourself (e.g. 'conda env create -f environment.yml', which brings openjdk 17) and set JAVA_HOME."
+      || die "apt could not install openjdk-17-jre-headless. Install a Java 17 yourself (e.g. 'conda env create -f environment.yml && conda activate flink-state-lab', which brings openjdk 17 and sets JAVA_HOME) and run this again."
     java17=$(find_java17) || die "Java 17 was installed but not found; set JAVA_HOME to it."
     say "Java 17: $java17"
   else
     die "Java 17 is required and cannot be installed automatically here. Install it:
     Debian/Ubuntu:  sudo apt-get install -y openjdk-17-jre-headless
     macOS:          brew install openjdk@17
-    conda:          conda env create -f environment.yml   (includes openjdk 17)
+    conda:          conda env create -f environment.yml && conda activate flink-state-lab   (Python 3.11 and openjdk 17)
   then set JAVA_HOME if it is not the default java, and run this again."
   fi
 fi
@@ -60,7 +60,7 @@ else
     fi
   done
 fi
-[ -n "$PYTHON" ] || die "Python 3.11 or 3.12 is required (apache-flink 2.3 and the pinned stack). Install python3.12 (Ubuntu 24.04) or python3.11, or use 'conda env create -f environment.yml'."
+[ -n "$PYTHON" ] || die "Python 3.11 or 3.12 is required (apache-flink 2.3 and the pinned stack). Install python3.12 (Ubuntu 24.04) or python3.11, or take both Python and Java from conda: 'conda env create -f environment.yml && conda activate flink-state-lab', then run this again."
 
 if [ -x .venv/bin/python ] && ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   # e.g. made by a python3 -m venv without ensurepip (Debian without python3.X-venv): every rerun would fail
@@ -74,23 +74,56 @@ if [ -x .venv/bin/python ] && [ "$(cat .venv/.labkit-stamp 2>/dev/null)" = "$sta
   say "environment .venv is up to date"
 else
   if [ ! -x .venv/bin/python ]; then
-    say "creating .venv with $($PYTHON --version)"
+    say "creating .venv with $($PYTHON --version) ($(command -v "$PYTHON"))"
     "$PYTHON" -m venv .venv || die "could not create a virtual environment: install the venv module (Debian/Ubuntu: sudo apt-get install -y python3-venv, or python3.X-venv for $($PYTHON --version))"
   fi
   say "installing the pinned dependencies"
-  # uv fetches and installs the 150 pinned wheels in parallel (seconds, where pip takes about two
-  # minutes); pip does the same job where uv cannot be had. Copies, not links into uv's cache,
-  # so nothing in .venv is shared with it.
+  # uv fetches and installs the pinned wheels in parallel, much faster than pip (docs/instructor.md,
+  # "Setup", gives both times); pip does the same job where uv cannot be had. Copies, not links
+  # into uv's cache, so nothing in .venv is shared with it.
   if .venv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION" 2>/dev/null \
       && .venv/bin/uv pip install -q --link-mode=copy --python .venv/bin/python -r requirements.txt \
       && .venv/bin/uv pip install -q --link-mode=copy --python .venv/bin/python --no-deps -e .; then
     :
   else
-    say "uv unavailable: installing with pip (about 2 minutes)"
+    say "uv unavailable: installing with pip (slower than uv)"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   fi
   echo "$stamp" > .venv/.labkit-stamp
 fi
-.venv/bin/labkit doctor >/dev/null 2>&1 || true
-say "ready: .venv/bin/labkit doctor checks the machine; 'make lab' starts the lab"
+
+# --- the Kafka broker and Flink's Kafka connector (Maven Central) ------------------------------
+# Pinned in labkit/jars.py, verified against labkit/jars.lock; `labkit jars` only downloads what is
+# missing or does not match. Maven comes from apt where it is missing, as Java does.
+if ! command -v mvn >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    say "Maven not found: installing it with apt (it fetches the Kafka jars)"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null \
+      || die "apt could not install maven. Install Maven 3 yourself, then run this again."
+  else
+    die "Maven is needed to fetch the Kafka broker and connector jars and cannot be installed automatically here.
+    Debian/Ubuntu:  sudo apt-get install -y maven
+    macOS:          brew install maven
+    conda:          conda install -c conda-forge maven
+  then run this again. Without Maven: run '.venv/bin/labkit jars' on a machine that has it and copy
+  its .venv/share/flink-state-lab/jars folder here."
+  fi
+fi
+.venv/bin/labkit jars | sed 's/^/[setup] /' || die "the Kafka jars could not be resolved (the error is above): check the network to Maven Central (repo1.maven.org), or copy .venv/share/flink-state-lab/jars from a machine where '.venv/bin/labkit jars' works."
+
+# --- what labkit doctor finds -------------------------------------------------------------------
+# Every problem is shown with its fix. Java and the Flink distribution are what every lab needs:
+# without them setup fails. The others (free memory, disk, a port another program holds) are
+# shown and setup goes on: `make test` runs in a lab of its own, at its own ports.
+if report=$(.venv/bin/labkit doctor 2>&1); then
+  say "ready (labkit doctor: all good)"
+else
+  printf '%s\n' "$report" | sed 's/^/    /' >&2
+  .venv/bin/python -c 'from labkit.distribution import find_java, flink_distribution; find_java(); flink_distribution()' \
+      >/dev/null 2>&1 \
+    || die "labkit doctor: no lab can start on this machine until the Java or Flink problem above is fixed (its 'fix:' line says how); then run this again."
+  say "ready, but labkit doctor found the problems above: each 'fix:' line says what to do ('.venv/bin/labkit doctor' checks again)"
+fi

@@ -19,13 +19,18 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def lab_env(tmp_path_factory):
-    """Environment of the test lab; notebooks run by the tests inherit it."""
+    """Environment of the test lab: what the tests start (notebook kernels, the labkit command)
+    inherits it, and this process's lab is made of it."""
+    from labkit import current_lab
+    from labkit.settings import LabSettings
+
     home = tmp_path_factory.mktemp("labhome")
     env = {"LABKIT_HOME": str(home), "LABKIT_LAB": TEST_LAB, "LABKIT_PORT_OFFSET": str(TEST_PORT_OFFSET),
            "LABKIT_HEADLESS": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     os.environ.pop("LABKIT_REST_URL", None)
+    current_lab.use(LabSettings.from_env())  # read once, as a kernel reads its own at its start
     yield env
     for key, value in saved.items():
         if value is None:

@@ -23,6 +23,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 pytestmark = pytest.mark.cluster
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+# JupyterLab's options as `make lab` gives them (quiet log, encrypted kernel transport); the
+# command line below sets this test's own port, token and folder.
+JUPYTER_CONFIG = Path(__file__).resolve().parent.parent / "scripts" / "jupyter_lab_config.py"
 RUN_TIMEOUT_S = 300
 RECORDS, KEYS = 9_000, 100
 LIVE_JOB = [
@@ -65,7 +68,8 @@ def jupyterlab(cluster, lab_env, tmp_path):
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
     env.pop("LABKIT_HEADLESS")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        [str(Path(sys.executable).parent / "jupyter"), "lab", f"--config={JUPYTER_CONFIG}", "--no-browser",
+         "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "jupyter.log", "w"), start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -21,17 +21,59 @@ from labkit.chapters import chapters
 from labkit.source import module_of_cell
 from labkit.sync import HEADER, SyncError, defined_names, sync
 
-# Helpers that submit a pipeline themselves: what they run.
-HELPER_BUILDS = {
-    "runs.run_bounded": "labkit.recommender.pipeline.build",
-    "runs.start_bounded": "labkit.recommender.pipeline.build",
-    "runs.start_replayed": "labkit.recommender.pipeline.build",
-    "runs.replay_latencies": "labkit.recommender.pipeline.build",
-    "runs.p99_runs": "labkit.recommender.pipeline.build",
-    "experiments.sustained_python_rate": "labkit.pipelines.keyed_count.build",
-    "experiments.python_throughput": "labkit.pipelines.keyed_count.build",
-    "experiments.run_latency_probe": "labkit.pipelines.tuning.build_latency_probe",
-}
+PACKAGE = Path(__file__).resolve().parent.parent / "labkit"
+
+
+def _named(node: ast.expr, namespace: dict):
+    """What ``kc.build`` or ``build_from_files`` names in a module's namespace (None: a local name)."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id)
+    if isinstance(node, ast.Attribute):
+        return getattr(_named(node.value, namespace), node.attr, None)
+    return None
+
+
+def _delegate(function):
+    """The build a wrapper of one call runs (``build_from_files`` runs ``build``), else ``function``."""
+    definition = ast.parse(inspect.getsource(function)).body[0]
+    body = definition.body[1:] if ast.get_docstring(definition) is not None else definition.body
+    if len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Call):
+        called = _named(body[0].value.func, vars(inspect.getmodule(function)))
+        if inspect.isfunction(called):
+            return _delegate(called)
+    return function
+
+
+def _helper_builds() -> dict[str, set[str]]:
+    """``{"runs.run_bounded": {"labkit.recommender.pipeline.build"}, ...}``: every public labkit
+    function that submits one of labkit's pipelines itself (``submit(build, ...)``, or through
+    another function of its module), and what it runs. Read from labkit's source."""
+    helpers = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        functions = {node.name: node for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef)}
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        submits, calls = {}, {}
+        for name, node in functions.items():
+            called = [n for n in ast.walk(node) if isinstance(n, ast.Call)]
+            submits[name] = {n.args[0] for n in called
+                             if n.args and "submit" in (getattr(n.func, "id", None), getattr(n.func, "attr", None))}
+            calls[name] = {n.func.id for n in called if isinstance(n.func, ast.Name) and n.func.id in functions}
+        for name in (n for n in functions if not n.startswith("_")):
+            reached, todo = set(), [name]
+            while todo:
+                if (current := todo.pop()) not in reached:
+                    reached.add(current)
+                    todo += calls[current]
+            # a build the caller passes in (checks.run_answer runs the learner's) names nothing here
+            builds = [_named(arg, vars(importlib.import_module(module))) for f in reached for arg in submits[f]]
+            runs = {f"{b.__module__}.{b.__qualname__}" for b in map(_delegate, filter(inspect.isfunction, builds))}
+            if runs:
+                helpers[f"{module.rsplit('.', 1)[-1]}.{name}"] = runs
+    return helpers
+
+
+# Helpers that submit a pipeline themselves, and what they run.
+HELPER_BUILDS = _helper_builds()
 
 
 def _aliases(cells: list[str]) -> dict[str, str]:
@@ -88,9 +130,9 @@ def _runs_and_shows(notebook):
         for dotted in re.findall(r"lk\.submit\(\s*([\w.]+)", source):
             if (path := resolve(dotted)):
                 runs.append((index, path))
-        for helper, build in HELPER_BUILDS.items():
+        for helper, builds in HELPER_BUILDS.items():
             if re.search(rf"\b{re.escape(helper)}\(", source):
-                runs.append((index, build))
+                runs += [(index, build) for build in sorted(builds)]
     return runs, shown
 
 

@@ -50,7 +50,7 @@ def test_up_again_reuses_the_running_lab(cluster):
 def test_keyed_count_is_exact_and_the_job_reports_its_config(healthy_cluster):
     job = count_job("t-count", records=20_000, keys=100)
     job.wait_finished(240)
-    assert job.output == healthy_cluster.settings.output_dir / "t-count"  # made by submit, named after the job
+    assert job.output == healthy_cluster.settings.job_outputs_dir / "t-count"  # made by submit, named after the job
     assert kc.read_counts(job.output) == kc.expected_counts(20_000, 100)
     config = job.config()
     assert config["job-parallelism"] == 2  # the lab preset

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labkit import jars
 from labkit.settings import LabSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,11 +39,11 @@ def test_images_are_pinned_to_flink_2_3_on_java_17():
     assert "flink-sql-connector-kafka-${KAFKA_CONNECTOR_VERSION}.jar /opt/flink/lib/" in DOCKERFILE
 
 
-def test_the_kafka_connector_is_a_release_that_exists_for_flink_2():
-    # Kafka connector releases are named <connector>-<Flink minor>; for Flink 2.x the newest
-    # published on Maven Central is 5.0.0-2.2 (there is no -2.3 build). It runs on 2.3.
+def test_the_compose_path_runs_the_kafka_and_connector_versions_of_the_embedded_broker():
+    # one truth for both paths: labkit/jars.py pins what `labkit jars` resolves for the lab's own broker
     connector = re.search(r"ARG KAFKA_CONNECTOR_VERSION=(\S+)", DOCKERFILE).group(1)
-    assert connector == "5.0.0-2.2"
+    assert connector == jars.KAFKA_CONNECTOR_VERSION
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{jars.KAFKA_VERSION}"
 
 
 def test_the_image_installs_the_python_its_ubuntu_base_has_and_the_workers_use_it():

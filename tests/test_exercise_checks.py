@@ -69,7 +69,7 @@ def test_00_1_the_busiest_operator_passes_this_run_but_fails_where_it_is_backpre
 def test_02_3_checks_the_out_of_orderness_bound_before_running_anything():
     from pyflink.common import Duration, WatermarkStrategy
 
-    from labkit.pipelines.windows import EventTimestamp
+    from labkit.pipelines.common import EventTimestamp
     fails("02", "02.3", "for_bounded_out_of_orderness(Duration.of_seconds(5))",
           my_strategy=WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EventTimestamp()))
     fails("02", "02.3", "no timestamp assigner",
@@ -145,13 +145,13 @@ def _stage_frame(backpressured: dict[str, float]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("wrong", [lambda s: s.idxmax(), lambda s: s.idxmin(), lambda s: "enrich"],
                          ids=["most backpressured", "least backpressured", "a fixed guess"])
-def test_06_2_a_rule_that_only_fits_one_run_fails(wrong):
-    fails("06", "06.2", "first task, in pipeline order, that is not backpressured", my_bottleneck=wrong)
+def test_06_3_a_rule_that_only_fits_one_run_fails(wrong):
+    fails("06", "06.3", "first task, in pipeline order, that is not backpressured", my_bottleneck=wrong)
 
 
-def test_06_2_the_rule_passes_on_the_mystery_job():
+def test_06_3_the_rule_passes_on_the_mystery_job():
     mystery = _stage_frame({"sequence": 1000.0, "parse": 960.0, "enrich": 0.0, "score": 0.0, "count-per-key": 0.0})
-    run_check("06", "06.2", my_bottleneck=lambda s: s[s < 500].index[0], mystery_frame=mystery, hidden_stage="enrich")
+    run_check("06", "06.3", my_bottleneck=lambda s: s[s < 500].index[0], mystery_frame=mystery, hidden_stage="enrich")
 
 
 def test_01_3_outside_the_budget_fails_before_any_job():
@@ -263,8 +263,8 @@ def test_01_4_a_list_that_grows_or_lives_on_self_is_not_each_keys_last_three(hea
     ("env.set_parallelism(1)", "the job's (object reuse, parallelism)"),
     ("env.set_object_reuse(True)", "has no attribute 'set_object_reuse'"),
 ], ids=["global job parameters", "object reuse missing", "a method that does not exist"])
-def test_06_3_options_that_do_not_reach_the_job_fail(healthy_cluster, answer, says):
-    fails("06", "06.3", says, f"def my_job_setup(env):\n    {answer}\n")
+def test_06_2_options_that_do_not_reach_the_job_fail(healthy_cluster, answer, says):
+    fails("06", "06.2", says, f"def my_job_setup(env):\n    {answer}\n")
 
 
 @pytest.mark.cluster

@@ -86,6 +86,31 @@ def test_the_readme_counts_each_chapters_exercises_as_the_notebook_asks_them():
         chapter: len(exercises_of(path)) for chapter, path in chapters().items()}
 
 
+def _listed(cell: str) -> list[str]:
+    """'3 (06.1, 06.2, 06.3)' or '4 (01.1-01.4)' as the exercises it names."""
+    listed = []
+    for item in cell.split("(", 1)[1].rstrip(")").split(","):
+        first, _, last = item.strip().partition("-")
+        chapter, number = first.split(".")
+        listed += [f"{chapter}.{n}" for n in range(int(number), int((last or first).split(".")[1]) + 1)]
+    return listed
+
+
+def test_exercises_are_numbered_in_notebook_order_and_the_instructor_guide_lists_them_so():
+    from pathlib import Path
+
+    from labkit.regress import exercises_of
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "instructor.md").read_text()
+    rows = {row[0].split()[0]: row for row in
+            ([cell.strip() for cell in line.strip("|").split("|")] for line in guide.splitlines()
+             if re.match(r"^\| \d\d ", line))}
+    for chapter, path in chapters().items():
+        asked = exercises_of(path)
+        assert asked == [f"{chapter}.{n}" for n in range(1, len(asked) + 1)], f"{path.name} asks {asked}"
+        cell = next(cell for cell in rows[chapter] if re.fullmatch(r"\d+ \(.*\)", cell))
+        assert int(cell.split()[0]) == len(asked) and _listed(cell) == asked, f"docs/instructor.md: {chapter} {cell}"
+
+
 def test_unknown_chapter_says_which_exist():
     with pytest.raises(UnknownChapter) as info:
         find_chapter("99")

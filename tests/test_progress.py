@@ -23,8 +23,8 @@ def test_a_short_wait_shows_nothing(monkeypatch, capsys):
 
 
 def test_a_headless_run_shows_nothing(monkeypatch, capsys):
-    monkeypatch.setenv("LABKIT_HEADLESS", "1")
+    monkeypatch.setattr(progress, "_visible", lambda: True)
     monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
-    with progress.Waiting("a headless wait", at_most=60) as wait:
+    with progress.Waiting("a headless wait", at_most=60, headless=True) as wait:
         wait.tick()
     assert capsys.readouterr().err == ""

@@ -2,6 +2,8 @@
 cluster (exact profiles, the same lists as the reference, malformed lines counted by reason, and
 state intact after a TaskManager kill)."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -144,9 +146,12 @@ def test_profiles_are_plain_json():
     assert json.loads(json.dumps(profile.as_dict()))["behaviour"] == {"view": 1}
 
 
-@pytest.mark.cluster
-def test_the_kafka_path_says_where_it_runs_when_the_connector_is_missing(cluster):
-    env = lk.remote_environment(lk.job_config())
-    with pytest.raises(lk.LabError, match="Kafka connector is not on this cluster's classpath") as info:
-        rp.kafka_lines(env, "127.0.0.1:9092")
-    assert "docker-compose" in info.value.hint
+def test_a_gateway_without_the_kafka_connector_says_how_to_get_it():
+    # a PyFlink process that never loaded the lab's connector jar (lk.remote_environment does)
+    script = ("from pyflink.datastream import StreamExecutionEnvironment\n"
+              "from labkit.recommender import pipeline as rp\n"
+              "rp.kafka_lines(StreamExecutionEnvironment.get_execution_environment(), '127.0.0.1:9')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "LabError: the Kafka connector is not on this machine" in done.stderr
+    assert "labkit jars" in done.stderr

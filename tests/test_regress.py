@@ -1,5 +1,6 @@
 """The regression report, the per-cell timeout and the student-copy stop, on tiny notebooks
 executed for real in a kernel. (The chapters themselves run in test_notebooks.py.)"""
+import os
 import re
 
 import nbformat
@@ -49,6 +50,15 @@ def test_report_lists_each_chapter_with_its_measurements_figures_and_failures(tm
     assert f"]({passing['figures'][0]})" in report
 
 
+def test_a_run_prints_each_section_it_enters_and_no_kernel_transport_warning(tmp_path, capfd):
+    _write(tmp_path / "notebooks", "98_passing", PASSING)
+    run_chapter("98", size="ci", out_dir=tmp_path / "runs", folder=tmp_path / "notebooks")
+    printed, errors = capfd.readouterr()
+    progress = [line for line in printed.splitlines() if line.startswith("  98_passing  ")]
+    assert [line.split("  ", 3)[3] for line in progress] == ["cell 1 of 4", "cell 3 of 4  Six words of prose to read"]
+    assert "without encryption" not in errors, "the kernel's sockets are not encrypted"
+
+
 def test_a_stuck_cell_fails_the_run_with_a_message_instead_of_hanging_it(tmp_path):
     folder = tmp_path / "notebooks"
     _write(folder, "97_stuck", [new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
@@ -86,3 +96,16 @@ def test_a_student_copy_that_does_not_stop_at_its_exercise_fails_the_run(tmp_pat
     with pytest.raises(LabError, match="does not stop at exercise 96.1 with the learner's message; "
                                        "it showed: no error"):
         run_chapter("95", size="ci", out_dir=tmp_path / "runs", folder=tmp_path / "notebooks")
+
+
+def test_a_run_hands_the_kernel_its_settings_once_without_changing_its_own_environment(tmp_path):
+    before = dict(os.environ)
+    _write(tmp_path / "notebooks", "94_settings", [
+        new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
+        new_code_cell("from labkit.current_lab import lab_settings\n"
+                      "print(f'headless={lab_settings().headless} metrics in {lab_settings().metrics_dir}')")])
+    run_chapter("94", size="ci", out_dir=tmp_path / "runs", folder=tmp_path / "notebooks")
+    executed = nbformat.read(tmp_path / "runs" / "94_settings.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
+    assert printed.strip() == f"headless=True metrics in {tmp_path / 'runs' / '94_settings'}"
+    assert dict(os.environ) == before

@@ -7,15 +7,16 @@ from pyflink.datastream.state import StateTtlConfig
 
 import labkit as lk
 from labkit.pipelines import ttl
+from labkit.pipelines.common import ttl_config
 
 TTL_MS = 2_000
 
 
 def test_unknown_ttl_settings_say_which_exist():
     with pytest.raises(lk.LabError, match="OnReadAndWrite"):
-        ttl.ttl_config(TTL_MS, update="OnRead")
+        ttl_config(TTL_MS, update="OnRead")
     with pytest.raises(lk.LabError, match="full snapshot"):
-        ttl.ttl_config(TTL_MS, cleanup="sometimes")
+        ttl_config(TTL_MS, cleanup="sometimes")
 
 
 def test_keep_alive_script_reads_the_reader_well_past_the_ttl():
@@ -29,9 +30,9 @@ def test_keep_alive_script_reads_the_reader_well_past_the_ttl():
 @pytest.mark.cluster
 def test_update_type_and_visibility_change_what_a_read_returns(healthy_cluster):
     script = ttl.keep_alive_script(TTL_MS)
-    configs = {"never": ttl.ttl_config(TTL_MS),
-               "on-read": ttl.ttl_config(TTL_MS, update="OnReadAndWrite"),
-               "stale": ttl.ttl_config(TTL_MS, visibility="ReturnExpiredIfNotCleanedUp")}
+    configs = {"never": ttl_config(TTL_MS),
+               "on-read": ttl_config(TTL_MS, update="OnReadAndWrite"),
+               "stale": ttl_config(TTL_MS, visibility="ReturnExpiredIfNotCleanedUp")}
     jobs = {label: lk.submit(ttl.build_probe, name=f"t-ttl-{label}", script=script, ttl=configs[label])
             for label in configs}
     for job in jobs.values():

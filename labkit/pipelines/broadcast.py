@@ -17,8 +17,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from .common import read_lines, sequence_source, text_sink
-from .keyed_count import END_OF_TIME
+from .common import END_OF_TIME, read_lines, sequence_source, text_sink
 
 RULES = MapStateDescriptor("rules", Types.LONG(), Types.STRING())
 

@@ -1,15 +1,28 @@
-"""Sources and sinks shared by the lab's pipelines."""
+"""What several of the lab's pipelines share, in one home: sources and sinks, the end of input,
+event time and watermarks, state TTL, a running count. Each piece says which chapter introduces it;
+a pipeline module imports these from here, never from another chapter's module.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from pyflink.common import Configuration, Encoder, Types, WatermarkStrategy
-from pyflink.datastream import MapFunction
+from pyflink.common import Configuration, Duration, Encoder, Time, Types, WatermarkStrategy
+from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.datastream import KeyedProcessFunction, MapFunction
 from pyflink.datastream.connectors.file_system import FileSink, OutputFileConfig, RollingPolicy
 from pyflink.datastream.connectors.number_seq import NumberSequenceSource
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+
+from ..errors import LabError
+
+# --- the end of input (chapter 00) ---------------------------------------------------------------
+# An event-time timer set here fires only on the final watermark, which a bounded source emits
+# when it ends.
+END_OF_TIME = 2**63 - 1
 
 
+# --- sources and sinks (chapter 00) --------------------------------------------------------------
 class Throttle(MapFunction):
     """Passes records on at ``rate`` per second in total, shared evenly by its ``parallelism``
     subtasks. (Given, not asked of the runtime context: in thread mode PyFlink 2.3's
@@ -82,3 +95,72 @@ def read_lines(path: Path) -> list[str]:
         if part.is_file() and not part.name.startswith("."):
             lines += [line for line in part.read_text().splitlines() if line]
     return lines
+
+
+# --- event time (chapter 04; chapter 02's sessions use it first) ---------------------------------
+class EventTimestamp(TimestampAssigner):
+    """The event's own time (epoch ms) becomes the record's timestamp."""
+
+    def extract_timestamp(self, value, record_timestamp):
+        return value.timestamp
+
+
+def watermarks(bound_ms: int, idleness_ms: int | None = None) -> WatermarkStrategy:
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(bound_ms))  # bounds take Duration
+    if idleness_ms:
+        strategy = strategy.with_idleness(Duration.of_millis(idleness_ms))
+    return strategy.with_timestamp_assigner(EventTimestamp())
+
+
+def keep_watermarks_fresh(env, rate: float | None = None) -> None:
+    """Frequent watermarks, and small Python bundles in process mode. A watermark waits for the
+    next periodic emission (200 ms by default) and, in process mode, behind the Python bundle in
+    flight; at thousands of records per second either would hold it back by minutes of event time."""
+    cap_python_bundles(env, rate or 1_000)
+    env.configure(Configuration().set_string("pipeline.auto-watermark-interval", "20ms"))
+
+
+# --- state TTL (chapter 02; chapter 07's profiles expire by it) ----------------------------------
+UPDATE_TYPES = {"OnCreateAndWrite": StateTtlConfig.UpdateType.OnCreateAndWrite,
+                "OnReadAndWrite": StateTtlConfig.UpdateType.OnReadAndWrite}
+VISIBILITIES = {"NeverReturnExpired": StateTtlConfig.StateVisibility.NeverReturnExpired,
+                "ReturnExpiredIfNotCleanedUp": StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp}
+
+
+def ttl_config(ttl_ms: int, update: str = "OnCreateAndWrite", visibility: str = "NeverReturnExpired",
+               cleanup: str = "none") -> StateTtlConfig:
+    """A TTL config by names. ``cleanup``: ``none`` (expired values stay until read), ``full
+    snapshot`` (left out of full checkpoints), ``incremental`` (heap: a few entries checked on every
+    access) or ``compaction`` (RocksDB: dropped when files are compacted)."""
+    if update not in UPDATE_TYPES or visibility not in VISIBILITIES:
+        raise LabError(f"unknown TTL setting {update!r}/{visibility!r}",
+                       hint=f"update: {sorted(UPDATE_TYPES)}; visibility: {sorted(VISIBILITIES)}")
+    builder = StateTtlConfig.new_builder(Time.milliseconds(ttl_ms)) \
+        .set_update_type(UPDATE_TYPES[update]).set_state_visibility(VISIBILITIES[visibility])
+    if cleanup == "none":
+        builder = builder.disable_cleanup_in_background()
+    elif cleanup == "full snapshot":
+        builder = builder.disable_cleanup_in_background().cleanup_full_snapshot()
+    elif cleanup == "incremental":
+        builder = builder.cleanup_incrementally(50, False)
+    elif cleanup == "compaction":
+        builder = builder.cleanup_in_rocksdb_compact_filter(100)
+    else:
+        raise LabError(f"unknown TTL cleanup {cleanup!r}", hint="none, full snapshot, incremental or compaction")
+    return builder.build()
+
+
+# --- counting (chapter 07's malformed lines, and the replay tests' event counts) -----------------
+class RunningCount(KeyedProcessFunction):
+    """Counts per key and emits ``kind,key,count`` on every record: the newest line per key is its total."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def open(self, runtime_context):
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
+
+    def process_element(self, value, ctx):
+        count = (self.count.value() or 0) + 1
+        self.count.update(count)
+        yield f"{self.kind},{ctx.get_current_key()},{count}"

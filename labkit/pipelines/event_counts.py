@@ -10,24 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyflink.common import Types
-from pyflink.datastream import KeyedProcessFunction
-from pyflink.datastream.state import ValueStateDescriptor
 
-from .common import read_lines, text_sink
+from .common import RunningCount, read_lines, text_sink
 from .events import parsed_events
-
-
-class RunningCount(KeyedProcessFunction):
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def open(self, runtime_context):
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
-
-    def process_element(self, value, ctx):
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield f"{self.kind},{ctx.get_current_key()},{count}"
 
 
 def build(env, *, events_dir: Path, output: Path, monitor_seconds: float | None = 0.5) -> None:

@@ -16,9 +16,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
-from .common import read_lines, sequence_source, text_sink
-
-END_OF_TIME = 2**63 - 1
+from .common import END_OF_TIME, read_lines, sequence_source, text_sink
 
 
 class PoisonRecord(Exception):

@@ -17,9 +17,8 @@ from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
 from ..data import START_MS, UserEvent, item_category
-from .common import read_lines, text_sink
+from .common import keep_watermarks_fresh, read_lines, text_sink, watermarks
 from .events import parsed_events
-from .windows import keep_watermarks_fresh, watermarks
 
 
 class TutorialSessionTimeout(KeyedProcessFunction):

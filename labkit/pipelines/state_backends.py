@@ -28,8 +28,7 @@ from pyflink.datastream.state import (
 )
 from pyflink.datastream.time_domain import TimeDomain
 
-from .common import read_lines, sequence_source, text_sink
-from .keyed_count import END_OF_TIME
+from .common import END_OF_TIME, read_lines, sequence_source, text_sink
 
 # What selects a backend and a checkpoint kind in Flink 2.x: configuration keys (the tutorial's
 # MemoryStateBackend/FsStateBackend/RocksDBStateBackend objects and env.set_state_backend are gone).

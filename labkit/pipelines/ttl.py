@@ -6,6 +6,7 @@ Sessions:  the tutorial's TTL session example, with and without event timestamps
 
 TTL in PyFlink 2.3 is measured in **processing time** only, and ``StateTtlConfig.new_builder``
 takes ``pyflink.common.Time`` (a ``Duration`` builds, then fails when the job is compiled).
+The TTL config itself, :func:`labkit.pipelines.common.ttl_config`, is shared with chapter 07.
 
 In process mode, what a Python function sees of TTL depends on the worker's state cache: with
 the default cache a value is served from the worker's memory long after it expired. A probe in
@@ -19,45 +20,16 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyflink.common import Configuration, Time, Types
+from pyflink.common import Configuration, Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from ..errors import LabError
 from .common import read_lines, sequence_source, text_sink
 from .events import parsed_events
 
 # Python options that make TTL observable from a Python function (see the module docstring).
 PROBE_CONFIG = {"python.state.cache-size": 0, "python.fn-execution.bundle.size": 1,
                 "python.map-state.read-cache-size": 0, "python.map-state.write-cache-size": 0}
-
-UPDATE_TYPES = {"OnCreateAndWrite": StateTtlConfig.UpdateType.OnCreateAndWrite,
-                "OnReadAndWrite": StateTtlConfig.UpdateType.OnReadAndWrite}
-VISIBILITIES = {"NeverReturnExpired": StateTtlConfig.StateVisibility.NeverReturnExpired,
-                "ReturnExpiredIfNotCleanedUp": StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp}
-
-
-def ttl_config(ttl_ms: int, update: str = "OnCreateAndWrite", visibility: str = "NeverReturnExpired",
-               cleanup: str = "none") -> StateTtlConfig:
-    """A TTL config by names. ``cleanup``: ``none`` (expired values stay until read), ``full
-    snapshot`` (left out of full checkpoints), ``incremental`` (heap: a few entries checked on every
-    access) or ``compaction`` (RocksDB: dropped when files are compacted)."""
-    if update not in UPDATE_TYPES or visibility not in VISIBILITIES:
-        raise LabError(f"unknown TTL setting {update!r}/{visibility!r}",
-                       hint=f"update: {sorted(UPDATE_TYPES)}; visibility: {sorted(VISIBILITIES)}")
-    builder = StateTtlConfig.new_builder(Time.milliseconds(ttl_ms)) \
-        .set_update_type(UPDATE_TYPES[update]).set_state_visibility(VISIBILITIES[visibility])
-    if cleanup == "none":
-        builder = builder.disable_cleanup_in_background()
-    elif cleanup == "full snapshot":
-        builder = builder.disable_cleanup_in_background().cleanup_full_snapshot()
-    elif cleanup == "incremental":
-        builder = builder.cleanup_incrementally(50, False)
-    elif cleanup == "compaction":
-        builder = builder.cleanup_in_rocksdb_compact_filter(100)
-    else:
-        raise LabError(f"unknown TTL cleanup {cleanup!r}", hint="none, full snapshot, incremental or compaction")
-    return builder.build()
 
 
 def ttl_value_state(runtime_context, name: str, ttl: StateTtlConfig):

@@ -23,6 +23,7 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, MapFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
+from ..errors import UnknownChoice
 from . import keyed_count as kc
 from .common import read_lines, sequence_source, text_sink
 
@@ -93,7 +94,7 @@ def build_stages(env, *, records: int, work_ms: dict[str, float], output: Path, 
     its own trip out of and back into the JVM); chained, the three run as one Python operator."""
     unknown = set(work_ms) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stages {sorted(unknown)}: the stages are {STAGES}")
+        raise UnknownChoice(f"unknown stages {sorted(unknown)}: the stages are {STAGES}")
     stream = sequence_source(env, records)
     for stage in STAGES:
         stream = stream.map(Stage(work_ms.get(stage, 0.0)), output_type=Types.LONG()).name(stage)

@@ -11,7 +11,7 @@ records at the same moment, so their late counts and result latencies compare in
 
 :func:`reference` computes the same windows and late records in plain Python, with the ideal
 watermark (newest timestamp seen - bound - 1, after every record). Flink emits watermarks
-periodically (``pipeline.auto-watermark-interval``; :func:`keep_watermarks_fresh` sets 20 ms) and
+periodically (``pipeline.auto-watermark-interval``; ``common.keep_watermarks_fresh`` sets 20 ms) and
 behind the Python bundle in flight, so its watermark trails the ideal one a little;
 :func:`ambiguous` lists the records whose fate that lag could change, so a test can pick data
 where the comparison is exact.
@@ -23,15 +23,15 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pyflink.common import Configuration, Duration, Time, Types, WatermarkStrategy
-from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.common import Time, Types
 from pyflink.datastream import OutputTag
 from pyflink.datastream.functions import AggregateFunction, ProcessAllWindowFunction, ProcessWindowFunction
 from pyflink.datastream.window import EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows
 
-from ..data import EventLog, UserEvent, generate_user_events
+from ..data import UserEvent
+from ..data import out_of_order_stream as out_of_order_stream  # chapter 04 draws its stream from here
 from ..errors import LabError
-from .common import cap_python_bundles, read_lines, text_sink
+from .common import keep_watermarks_fresh, read_lines, text_sink, watermarks
 from .events import parsed_events
 
 MINUTE = 60_000
@@ -46,14 +46,6 @@ KINDS: dict[str, tuple[int | None, int]] = {  # kind -> (size ms, slide ms) or (
 }
 
 
-def out_of_order_stream(count: int = 9_600, seed: int = 0, **overrides) -> EventLog:
-    """The chapter's stream: 10 events per second of event time from 50 users, each arriving up to
-    1 min late; 1% planted 8 min late (never after the last regular event); 0.2% malformed."""
-    options = dict(users=50, events_per_second=10, max_delay_ms=MINUTE, late_fraction=0.01,
-                   late_delay_ms=8 * MINUTE, malformed_fraction=0.002, late_after_end=False)
-    return generate_user_events(count, seed=seed, **{**options, **overrides})
-
-
 def branch_label(kind: str, bound_ms: int) -> str:
     return f"{kind}@{bound_ms / 1000:g}s"
 
@@ -65,28 +57,6 @@ def window_assigner(kind: str):
     if size == slide:
         return TumblingEventTimeWindows.of(Time.milliseconds(size))  # window sizes take Time
     return SlidingEventTimeWindows.of(Time.milliseconds(size), Time.milliseconds(slide))
-
-
-class EventTimestamp(TimestampAssigner):
-    """The event's own time (epoch ms) becomes the record's timestamp."""
-
-    def extract_timestamp(self, value, record_timestamp):
-        return value.timestamp
-
-
-def watermarks(bound_ms: int, idleness_ms: int | None = None) -> WatermarkStrategy:
-    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(bound_ms))  # bounds take Duration
-    if idleness_ms:
-        strategy = strategy.with_idleness(Duration.of_millis(idleness_ms))
-    return strategy.with_timestamp_assigner(EventTimestamp())
-
-
-def keep_watermarks_fresh(env, rate: float | None = None) -> None:
-    """Frequent watermarks, and small Python bundles in process mode. A watermark waits for the
-    next periodic emission (200 ms by default) and, in process mode, behind the Python bundle in
-    flight; at thousands of records per second either would hold it back by minutes of event time."""
-    cap_python_bundles(env, rate or 1_000)
-    env.configure(Configuration().set_string("pipeline.auto-watermark-interval", "20ms"))
 
 
 class CountActivity(AggregateFunction):

@@ -26,11 +26,8 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from ..data import parse_event
 from ..errors import LabError, MalformedEvent
-from ..pipelines.common import cap_python_bundles, read_lines, text_sink
-from ..pipelines.event_counts import RunningCount
+from ..pipelines.common import RunningCount, cap_python_bundles, read_lines, text_sink, ttl_config, watermarks
 from ..pipelines.events import line_source, parse
-from ..pipelines.ttl import ttl_config
-from ..pipelines.windows import watermarks
 from .model import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
 
 PROFILES = OutputTag("profiles", Types.STRING())
@@ -136,46 +133,64 @@ def _kafka_connector(build):
     except TypeError as missing:
         if "Could not found the Java class" not in str(missing):
             raise
-        raise LabError("the Kafka connector is not on this cluster's classpath (the PyFlink wheel has none)",
-                       hint="run the Kafka path on the docker-compose cluster, whose image adds "
-                            "flink-sql-connector-kafka to /opt/flink/lib (README: Workshop cluster)") from None
+        raise LabError("the Kafka connector is not on this machine (the PyFlink wheel has none)",
+                       hint="resolve it with `labkit jars` (`make setup` does), then `labkit up --restart` "
+                            "puts it on the lab's cluster") from None
 
 
-KAFKA_PARTITIONS = 2  # of the topic the docker-compose broker creates (KAFKA_NUM_PARTITIONS)
+KAFKA_PARTITIONS = 4  # of the topic chapter 07 creates (and the docker-compose broker by default)
 
 
 def kafka_lines(env, bootstrap_servers: str, topic: str = "user-events", group_id: str = "recommender",
-                parallelism: int = KAFKA_PARTITIONS):
+                parallelism: int = KAFKA_PARTITIONS, bounded: bool = False, watermark_strategy=None):
     """The seed's Kafka source done the 2.x way: ``KafkaSource`` + ``from_source`` (the
     ``FlinkKafkaConsumer`` it used was removed in Flink 2.0). Needs the Kafka connector jar on
-    the cluster's and the client's classpath: the docker-compose image has it in /opt/flink/lib.
+    the cluster's and the client's classpath: the lab puts it on both (``labkit jars``), the
+    docker-compose image has it in /opt/flink/lib.
 
     The parallelism is set on the stream ``from_source`` returns (the seed's
     ``kafka_source.set_parallelism(4)`` does not exist): each partition is read by one reader,
-    so readers beyond the topic's partition count get nothing and only hold the watermark back."""
+    so readers beyond the topic's partition count get nothing (and, with watermarks made in the
+    source, hold the watermark back unless the strategy has an idleness timeout).
+    ``bounded``: stop at the offsets the partitions had when the job started, and finish.
+    ``watermark_strategy``: watermarks made in the source, one per partition, from the records'
+    Kafka timestamps (a Python timestamp assigner would be ignored here: PyFlink passes the
+    strategy's Java part only); the recommender makes its own after parsing, so it needs none."""
     from pyflink.common import WatermarkStrategy
     from pyflink.common.serialization import SimpleStringSchema
     from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
-    source = _kafka_connector(lambda: KafkaSource.builder().set_bootstrap_servers(bootstrap_servers).set_topics(topic)
-                              .set_group_id(group_id).set_starting_offsets(KafkaOffsetsInitializer.earliest())
-                              .set_value_only_deserializer(SimpleStringSchema()).build())
-    return env.from_source(source, WatermarkStrategy.no_watermarks(), "kafka-events").set_parallelism(parallelism)
+
+    def source():
+        builder = KafkaSource.builder().set_bootstrap_servers(bootstrap_servers).set_topics(topic) \
+            .set_group_id(group_id).set_starting_offsets(KafkaOffsetsInitializer.earliest()) \
+            .set_value_only_deserializer(SimpleStringSchema())
+        if bounded:
+            builder = builder.set_bounded(KafkaOffsetsInitializer.latest())
+        return builder.build()
+
+    return env.from_source(_kafka_connector(source), watermark_strategy or WatermarkStrategy.no_watermarks(),
+                           "kafka-events").set_parallelism(parallelism)
 
 
-def build_from_kafka(env, *, bootstrap_servers: str, output: Path, source_parallelism: int = KAFKA_PARTITIONS,
-                     **options) -> None:
-    """The workshop path: the recommender on the Kafka topic that :func:`build_publisher` fills."""
-    build(env, lines=kafka_lines(env, bootstrap_servers, parallelism=source_parallelism), output=output, **options)
+def build_kafka_readers(env, *, bootstrap_servers: str, topic: str, readers: int, output: Path,
+                        idleness_ms: int | None = None) -> None:
+    """The Kafka source alone, ``readers`` readers making watermarks per partition from the records'
+    timestamps (5 s out of order at most, idle after ``idleness_ms`` without records), its lines
+    written to files: how many records each reader gets, and where each one's watermark stands."""
+    from pyflink.common import Duration, WatermarkStrategy
+    strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5))
+    if idleness_ms:
+        strategy = strategy.with_idleness(Duration.of_millis(idleness_ms))
+    kafka_lines(env, bootstrap_servers, topic, group_id=f"{topic}-readers", parallelism=readers,
+                watermark_strategy=strategy).sink_to(text_sink(Path(output) / "lines")).name("lines")
 
 
-def build_publisher(env, *, events: Path, bootstrap_servers: str, topic: str = "user-events") -> None:
-    """A job that writes the lines of ``events`` to a Kafka topic (so no Python Kafka client is needed)."""
-    from pyflink.common.serialization import SimpleStringSchema
-    from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
-    sink = _kafka_connector(lambda: KafkaSink.builder().set_bootstrap_servers(bootstrap_servers).set_record_serializer(
-        KafkaRecordSerializationSchema.builder().set_topic(topic)
-        .set_value_serialization_schema(SimpleStringSchema()).build()).build())
-    line_source(env, events).sink_to(sink).name("to-kafka")
+def build_from_kafka(env, *, bootstrap_servers: str, output: Path, topic: str = "user-events",
+                     source_parallelism: int = KAFKA_PARTITIONS, bounded: bool = False, **options) -> None:
+    """The recommender on a Kafka topic of events (the seed's source), e.g. the one
+    :func:`labkit.kafka.publish` fills."""
+    build(env, lines=kafka_lines(env, bootstrap_servers, topic, parallelism=source_parallelism, bounded=bounded),
+          output=output, **options)
 
 
 class SeedStyleMatrix(KeyedProcessFunction):

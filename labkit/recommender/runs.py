@@ -2,7 +2,6 @@
 timing it. The job itself is :mod:`labkit.recommender.pipeline`."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +10,7 @@ from ..data import Replayer, parse_event
 from ..errors import LabError, MalformedEvent
 from ..jobs import job_config, submit
 from ..outputs import output_dir
+from ..progress import Polling
 from .pipeline import build_from_files, read_emitted_ms, well_formed
 
 # The replayed runs' sink publishes at checkpoints, so they need them; but in process mode each
@@ -25,18 +25,18 @@ LOW_LATENCY = {"python.fn-execution.bundle.time": 20, "execution.buffer-timeout.
 def wait_for_recommendations(output: Path, count: int, timeout: float = 120, job=None) -> int:
     """Block until ``count`` recommendations are committed (the sink publishes at checkpoints);
     return how many there are. With ``job``, fail early if it failed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        committed = len(read_emitted_ms(output))
-        if committed >= count:
-            return committed
-        if job is not None and job.state() == "FAILED":
-            raise LabError(f"job {job.name} failed with {committed} of {count} recommendations committed",
-                           hint=job.root_cause())
-        if time.monotonic() > deadline:
-            raise LabError(f"only {committed} of {count} recommendations committed after {timeout:.0f} s",
-                           hint="is the job running and checkpointing? (its sink publishes at each checkpoint)")
-        time.sleep(0.5)
+    with Polling(at_most=timeout) as poll:
+        while True:
+            committed = len(read_emitted_ms(output))
+            if committed >= count:
+                return committed
+            if job is not None and job.state() == "FAILED":
+                raise LabError(f"job {job.name} failed with {committed} of {count} recommendations committed",
+                               hint=job.root_cause())
+            if poll.expired:
+                raise LabError(f"only {committed} of {count} recommendations committed after {timeout:.0f} s",
+                               hint="is the job running and checkpointing? (its sink publishes at each checkpoint)")
+            poll.pause(0.5)
 
 
 def latencies(output: Path, replayer, warmup_s: float = 0.0) -> pd.Series:
