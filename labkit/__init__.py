@@ -27,7 +27,7 @@ _PUBLIC = {
     "sized": "chapters", "show_code": "source", "claim": "claims",
     "job_config": "jobs", "submit": "jobs", "submit_sql": "jobs", "run_script": "jobs", "remote_environment": "jobs",
     "collect_table": "jobs", "TableRun": "jobs",
-    "JobHandle": "jobs", "cancel_all": "jobs", "output_dir": "outputs",
+    "JobHandle": "job_handle", "cancel_all": "job_handle", "output_dir": "outputs",
     "MetricsSampler": "metrics", "sample": "metrics", "measure_rate": "metrics", "steady_rate": "metrics",
     "live": "dashboard", "headless": "dashboard", "LiveDashboard": "dashboard",
     "Timeline": "timeline", "Compare": "compare",
@@ -38,7 +38,7 @@ _PUBLIC = {
         "ClusterNotReady", "NotSupportedOnAttachedCluster", "RestError", "NotFound", "BadRequest", "ServerError",
         "JobError", "JobFailed", "JobFailing", "JobTimeout", "JobNotRunning", "SavepointFailed", "UnknownChoice",
         "UnknownChapter", "BadName", "OutsideLab", "MalformedEvent", "CheckFailed", "ClaimFailed", "ExerciseNotDone",
-        "JarsMissing", "KafkaDown", "KafkaNotReady")},
+        "JarsMissing", "KafkaDown", "KafkaNotReady", "RunInterrupted")},
 }
 _SUBMODULES = ("checks", "data", "metrics", "jobs")
 

@@ -80,6 +80,65 @@ def run_table_answer(exercise: str, build, *, name: str, hint: str, config: dict
         _fail(exercise, f"running your Table failed: {_reason(error)[:300]}", hint)
 
 
+def check_kafka_exactly_once(exercise: str, make_source, make_sink) -> None:
+    """Copy a topic of numbers (two partitions, numbers of its own) with the learner's
+    ``make_source(bootstrap_servers, topic)`` and ``make_sink(bootstrap_servers, topic)``, kill a
+    TaskManager that runs the copy once two checkpoints are complete, and count what a
+    ``read_committed`` reader of the output topic sees: every number once, and nothing else."""
+    from collections import Counter
+
+    from .current_lab import current
+    from .errors import JobTimeout
+    from .jobs import job_config, submit
+    from .kafka import TopicReader, kafka_broker, publish
+    from .pipelines.exactly_once import build_copy
+
+    numbers, rate = 1_500, 250
+    cluster, broker = current(), kafka_broker()
+    source_topic, sink_topic = f"exercise-{exercise}-in", f"exercise-{exercise}-out"
+    broker.create_topic(source_topic, 2, replace=True)
+    broker.create_topic(sink_topic, 1, replace=True)
+    publish(broker.bootstrap_servers, source_topic, [str(n) for n in range(numbers)])
+    try:
+        source = make_source(broker.bootstrap_servers, source_topic)
+        sink = make_sink(broker.bootstrap_servers, sink_topic)
+    except LabError:
+        raise
+    except Exception as error:
+        _fail(exercise, f"building your source or sink failed: {_reason(error)[:300]}",
+              "read the message: a builder refuses to build what it cannot run (a missing setting it names)")
+    require(exercise, str(source.get_java_function().getBoundedness()) == "BOUNDED",
+            "your source never stops, so the copy would never finish",
+            "a source for this copy stops where the topic ended when the job started: which builder setting "
+            "makes a source bounded?")
+    reader = TopicReader(broker.bootstrap_servers, [sink_topic]).start()
+    job = submit(build_copy, name=f"exercise-{exercise}", config=job_config(checkpoint_interval="1s"),
+                 source=source, sink=sink, rate=rate)
+    try:
+        job.wait_for_checkpoints(2, timeout=120)
+        cluster.kill_taskmanager(job)
+        cluster.start_taskmanager()
+        job.wait_finished(timeout=180)
+    except JobTimeout as error:
+        job.cancel()
+        _fail(exercise, f"the copy did not finish: {str(error).splitlines()[0]}",
+              "`labkit status` shows whether the lab has free slots; run the check again")
+    except JobFailed as error:
+        _fail(exercise, f"the copy failed: {str(error).splitlines()[0][:300]}",
+              "the error names the cause; the chapter's section 5 shows a source and sinks that run")
+    seen = Counter(value.split("|")[0] for value, _ in reader.stop()[sink_topic])
+    missing = numbers - len(set(seen) & {str(n) for n in range(numbers)})
+    twice = sum(1 for count in seen.values() if count > 1)
+    require(exercise, missing == 0, f"{missing:,} of the {numbers:,} numbers never reached the output topic",
+            "where does your source start reading, and where does it stop?")
+    check(exercise, twice == 0, f"{twice:,} numbers reached a read_committed reader more than once: what the sink "
+                                "wrote between the last checkpoint and the kill was written again",
+          "which delivery guarantee writes in transactions that a checkpoint commits, and what does such a sink "
+          "need to name its transactions?",
+          success=f"{numbers:,} numbers, each seen once by a read_committed reader, through "
+                  f"{job.recoveries()} recovery")
+
+
 # Flink's Web UI calls a task backpressured from 10 % of its time on ("LOW", "HIGH").
 NOT_BACKPRESSURED_MS = 100
 BUSY_MS = 500
@@ -133,6 +192,76 @@ def check_bottleneck(exercise: str, find_bottleneck, frame) -> None:
                   hint="an operator that is backpressured waits for the one after it; "
                        "the bottleneck is busy and not backpressured")
     _passed(exercise, "find_bottleneck names the operator that holds the job up, on this run and on a skewed one")
+
+
+def check_watermark_strategy(exercise: str, strategy, *, bound_ms: int, idleness_ms: int | None = None,
+                             needs_assigner: bool = False) -> None:
+    """A ``WatermarkStrategy`` with the out-of-orderness bound (and idleness) the exercise asks for,
+    read from the Java objects it wraps; failures say what the strategy does, hints the idea."""
+    from pyflink.common import WatermarkStrategy
+    require(exercise, isinstance(strategy, WatermarkStrategy),
+            f"that is a {type(strategy).__name__}, not a WatermarkStrategy",
+            hint="watermark strategies are built from WatermarkStrategy's own constructors")
+    settings = watermark_settings(strategy)
+    if needs_assigner:
+        require(exercise, settings["timestamp_assigner"],
+                "the strategy has no timestamp assigner: records keep no event time",
+                hint="a strategy must be told where each record's time is: which of its methods takes a "
+                     "TimestampAssigner?")
+    if not settings["bound_ms"]:
+        _fail(exercise, "the strategy allows no event out of order" if settings["bound_ms"] == 0
+              else "the strategy makes no watermarks at all",
+              hint="a strategy that tolerates disorder is built from a bound; which constructor takes one, and which "
+                   "of PyFlink's two time types (Time, Duration) does it take?")
+    require(exercise, settings["bound_ms"] == bound_ms,
+            f"the strategy allows {settings['bound_ms']:,} ms out of order, not the {bound_ms:,} ms asked for",
+            hint="the bound is a length of time: check its unit")
+    if idleness_ms is not None:
+        require(exercise, settings["idleness_ms"] == idleness_ms,
+                "the strategy never lets a silent input go" if settings["idleness_ms"] is None else
+                f"the strategy lets a silent input go after {settings['idleness_ms']:,} ms, not {idleness_ms:,} ms",
+                hint="idleness is a second setting on the strategy, after the bound")
+    _passed(exercise, f"{bound_ms:,} ms out of order" + (f", idle after {idleness_ms:,} ms" if idleness_ms else ""))
+
+
+def check_smallest_bound(exercise: str, bound_ms, events) -> None:
+    """Exercise 04.1: ``bound_ms`` is the smallest bound for which no event of ``events`` (in
+    arrival order) is behind the newest event before it by more than the bound."""
+    require(exercise, isinstance(bound_ms, int), f"bound_ms is {bound_ms!r}, not a whole number of ms",
+            hint="the bound is a duration in milliseconds")
+    newest, late = None, 0
+    smallest = 0
+    for event in events:
+        if newest is not None:
+            behind = newest - event.timestamp
+            smallest = max(smallest, behind)
+            late += behind > bound_ms
+        newest = event.timestamp if newest is None else max(newest, event.timestamp)
+    require(exercise, late == 0, f"with a bound of {bound_ms:,} ms, {late:,} events are further behind the newest "
+                                 "event before them: they would be late",
+            hint="compare each event with the newest one seen before it, not with the one just before it")
+    require(exercise, bound_ms == smallest, f"a bound of {bound_ms:,} ms loses nothing, but a smaller one loses "
+                                            "nothing either: results would wait longer than needed",
+            hint="the smallest bound is the largest distance by which an event is behind the newest one before it")
+    _passed(exercise, f"{bound_ms:,} ms: no event is late, and no smaller bound would do")
+
+
+def check_slowest_checkpoint(exercise: str, payload: dict, slowest_id) -> None:
+    """Exercise 03.3: ``slowest_id`` is the id of the completed checkpoint with the longest
+    ``end_to_end_duration`` in the REST payload ``payload``."""
+    history = {entry["id"]: entry for entry in payload["history"]}
+    completed = [entry for entry in history.values() if entry["status"] == "COMPLETED"]
+    require(exercise, slowest_id in history, f"there is no checkpoint {slowest_id!r} in payload['history']",
+            hint="the ids are the 'id' field of the history's entries")
+    chosen = history[slowest_id]
+    require(exercise, chosen["status"] == "COMPLETED", f"checkpoint {slowest_id} did not complete "
+                                                      f"(its status is {chosen['status']})",
+            hint="only completed checkpoints count")
+    longer = sum(entry["end_to_end_duration"] > chosen["end_to_end_duration"] for entry in completed)
+    require(exercise, longer == 0, f"checkpoint {slowest_id} took {chosen['end_to_end_duration']:,} ms, and {longer} "
+                                   "completed checkpoint(s) took longer",
+            hint="compare every completed entry's end_to_end_duration, not the newest or the first")
+    _passed(exercise, f"checkpoint {slowest_id}, {chosen['end_to_end_duration']:,} ms end to end")
 
 
 def _reason(error: Exception) -> str:

@@ -10,12 +10,13 @@ from pathlib import Path
 import psutil
 
 from . import current_lab
-from .cluster import LocalCluster, make_cluster, port_owner
+from .cluster import LocalCluster, make_cluster
 from .distribution import find_java, flink_distribution
 from .errors import JarsMissing, LabError
 from .jars import JAR_SETS
 from .jars import problems as jar_problems
 from .kafka import KafkaBroker
+from .processes import port_owner
 from .settings import LabSettings, inside
 
 MIN_FREE_MEMORY = 4 * 2**30

@@ -2,10 +2,10 @@
 
 The local cluster runs the JobManager and TaskManager of the Flink distribution that ships
 inside the apache-flink wheel (through its scripts the first time, see ``jvm_launch``), with the
-lab's own config, log, pid, lib, checkpoint and savepoint folders. Every process it starts
-carries ``LABKIT_LAB_DIR`` in its environment (the TaskManager passes it on to its Python
-workers), which is how ``down`` finds and stops all of them, including workers orphaned by a
-killed TaskManager.
+lab's own config (:mod:`labkit.cluster_config`), log, pid, lib, checkpoint and savepoint folders.
+Every process it starts carries ``LABKIT_LAB_DIR`` in its environment (the TaskManager passes it
+on to its Python workers), which is how ``down`` finds (:mod:`labkit.processes`) and stops all of
+them, including workers orphaned by a killed TaskManager.
 """
 from __future__ import annotations
 
@@ -13,19 +13,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import yaml
 
 from . import jars, jvm_launch
+from .cluster_config import cluster_config, write_conf_dir
 from .distribution import find_java, flink_distribution, lab_python
 from .errors import (
     ClusterDown,
@@ -37,34 +34,14 @@ from .errors import (
     PortBusy,
     ServerError,
 )
+from .processes import LAB_MARKER, RESOURCE_ID, LabProcess, lab_processes, port_owner, resource_id_of, send_signal, tail
 from .progress import Polling, Waiting
 from .rest import Overview, RestClient
+from .running_job import RunningJob
 from .settings import LOOPBACK, LabSettings
 
-LAB_MARKER = "LABKIT_LAB_DIR"
 # The broker's topics outlive a restart of the Flink cluster with other options.
 KEPT_ACROSS_RESTARTS = ("kafka-broker",)
-RESOURCE_ID = "taskmanager.resource-id"
-# Java's optimising compiler (C2) takes a method after 10 times its default number of calls: a
-# TaskManager's start-up code, run a few thousand times, stays with the quick compiler (C1), which
-# cut its start-up CPU by a third on two cores; a job's per-record code crosses the threshold within
-# its first second.
-LATE_C2 = ("-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
-           "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000")
-
-
-@dataclass(frozen=True)
-class LabProcess:
-    pid: int
-    role: str  # jobmanager | taskmanager | python-worker | other
-
-    @property
-    def rss_bytes(self) -> int:
-        try:
-            return psutil.Process(self.pid).memory_info().rss
-        except psutil.NoSuchProcess:
-            return 0
-
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -146,7 +123,7 @@ class Cluster:
     def _unsupported(self, what: str):
         raise NotSupportedOnAttachedCluster(f"{what} needs the lab's local cluster; this lab is attached to {self.url}")
 
-    def kill_taskmanager(self, job=None) -> int:
+    def kill_taskmanager(self, job: RunningJob | None = None) -> int:
         self._unsupported("killing a TaskManager")
 
     def start_taskmanager(self) -> None:
@@ -205,16 +182,7 @@ class LocalCluster(Cluster):
 
     # --- processes ----------------------------------------------------------------------
     def processes(self) -> list[LabProcess]:
-        marker = str(self.settings.lab_dir)
-        found = []
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            try:
-                if proc.pid == os.getpid() or proc.environ().get(LAB_MARKER) != marker:
-                    continue
-                found.append(LabProcess(proc.pid, _role(proc.info["cmdline"] or [], _parent_cmdline(proc))))
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
-        return found
+        return lab_processes(self.settings.lab_dir)
 
     def _pids(self, role: str) -> list[int]:
         return sorted(p.pid for p in self.processes() if p.role == role)
@@ -260,7 +228,7 @@ class LocalCluster(Cluster):
     def up(self, timeout: float = 120, restart: bool = False) -> "LocalCluster":
         """Start the lab (or reuse it if it already runs with the same settings)."""
         java = find_java()
-        wanted = self._cluster_config()
+        wanted = cluster_config(self.settings, self.worker_python)
         running = self._pids("jobmanager")
         if running:
             if self._recorded_shape() != (wanted, self.settings.taskmanagers, self._classpath_extras()):
@@ -338,10 +306,10 @@ class LocalCluster(Cluster):
         role is in ``keep``; returns the pids stopped."""
         procs = [psutil.Process(p.pid) for p in self.processes() if psutil.pid_exists(p.pid) and p.role not in keep]
         for proc in procs:
-            _signal(proc, signal.SIGTERM)
+            send_signal(proc, signal.SIGTERM)
         _, alive = psutil.wait_procs(procs, timeout=timeout)
         for proc in alive:
-            _signal(proc, signal.SIGKILL)
+            send_signal(proc, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
         for pid_file in self.settings.pid_dir.glob("*.pid"):
             pid_file.unlink()
@@ -349,7 +317,7 @@ class LocalCluster(Cluster):
         shutil.rmtree(self.settings.tmp_dir, ignore_errors=True)
         return [p.pid for p in procs]
 
-    def kill_taskmanager(self, job=None) -> int:
+    def kill_taskmanager(self, job: RunningJob | None = None) -> int:
         """SIGKILL one TaskManager, like a machine dying, together with its Python workers: one that
         runs a task of ``job`` if given (with two TaskManagers, the other may not be running it)."""
         pids = self._pids("taskmanager")
@@ -357,16 +325,16 @@ class LocalCluster(Cluster):
             raise ClusterDown(f"lab {self.settings.name!r} has no TaskManager running")
         if job is not None:
             hosts = job.taskmanager_ids()
-            pids = [pid for pid in pids if _resource_id(pid) in hosts]
+            pids = [pid for pid in pids if resource_id_of(pid) in hosts]
             if not pids:  # the lab runs, the job does not: no restart of the lab would help
                 raise JobNotRunning(f"no TaskManager of lab {self.settings.name!r} runs a task of job {job.name!r}")
         if not self._guarding:
             self._watched = None  # killed on purpose: not a crash to repair
         tm = psutil.Process(pids[0])
-        name = _resource_id(tm.pid) or "a TaskManager"
+        name = resource_id_of(tm.pid) or "a TaskManager"
         victims = [tm] + tm.children(recursive=True)
         for proc in victims:
-            _signal(proc, signal.SIGKILL)
+            send_signal(proc, signal.SIGKILL)
         self.kills.append(time.time())
         self.mark(f"{name} killed", at=self.kills[-1])
         psutil.wait_procs(victims, timeout=10)
@@ -380,7 +348,7 @@ class LocalCluster(Cluster):
         if not pids:
             raise KafkaDown(f"lab {self.settings.name!r} runs no Kafka broker")
         broker = psutil.Process(pids[0])
-        _signal(broker, signal.SIGKILL)
+        send_signal(broker, signal.SIGKILL)
         self.kills.append(time.time())
         self.mark("Kafka broker killed", at=self.kills[-1])
         psutil.wait_procs([broker], timeout=10)
@@ -428,7 +396,7 @@ class LocalCluster(Cluster):
             # standalone cluster that fails it at once (NoResourceAvailableException): a restart.
             def only_running_ones_registered(_overview) -> bool:
                 registered = {tm["id"] for tm in self.rest.taskmanagers()}
-                running = {_resource_id(pid) for pid in self._pids("taskmanager")}
+                running = {resource_id_of(pid) for pid in self._pids("taskmanager")}
                 return resource_id in registered and registered <= running
             self.wait_until(only_running_ones_registered, timeout,
                             f"TaskManager {resource_id} registered, and no stopped one")
@@ -527,52 +495,6 @@ class LocalCluster(Cluster):
             return f"-XX:ArchiveClassesAtExit={archive}"
         return None
 
-    def _cluster_config(self) -> dict:
-        s = self.settings
-        site_packages = next(p for p in sys.path if p.endswith("site-packages"))
-        config = {
-            "jobmanager.rpc.address": LOOPBACK, "jobmanager.rpc.port": s.rpc_port,
-            "jobmanager.bind-host": LOOPBACK, "jobmanager.memory.process.size": s.jobmanager_memory,
-            "taskmanager.bind-host": LOOPBACK, "taskmanager.host": LOOPBACK,
-            "taskmanager.numberOfTaskSlots": s.slots, "taskmanager.memory.process.size": s.taskmanager_memory,
-            # A job's parallel instances go to different TaskManagers (Flink fills one first by
-            # default): in thread mode each TaskManager's Python has one GIL, so that is what scales.
-            "taskmanager.load-balance.mode": "SLOTS",
-            # Flink's REST API has no authentication: never listen beyond this machine.
-            "rest.address": LOOPBACK, "rest.bind-address": LOOPBACK, "rest.port": s.rest_port,
-            "execution.checkpointing.dir": s.checkpoint_dir.as_uri(),
-            "execution.checkpointing.savepoint-dir": s.savepoint_dir.as_uri(),
-            # RocksDB's working files in the lab dir (not /tmp), where chapter 01 measures them.
-            "state.backend.rocksdb.localdir": str(s.rocksdb_dir),
-            # Blob caches, shuffle files and unpacked Python files stay in the lab's home too.
-            "io.tmp.dirs": str(s.tmp_dir),
-            # The JobManager runs no records: Java's quick compiler alone and the serial collector
-            # start it, and answer the 1 Hz metric queries of the live plots, with less CPU.
-            "env.java.opts.jobmanager": f"-Djava.io.tmpdir={s.tmp_dir} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-            "env.java.opts.taskmanager": f"-Djava.io.tmpdir={s.tmp_dir} {LATE_C2}",
-            # REST metrics refresh every 10 s by default: far too slow for live plots.
-            "metrics.fetcher.update-interval": 1000,
-            # REST answers from a job's snapshot up to this old (default 3 s): every wait for a job
-            # to run, finish or cancel would lose that much.
-            "web.refresh-interval": 500,
-            # The REST metric fetcher starts no new fetch until the last one has ended, and a query
-            # sent to a TaskManager that was just killed waits out this timeout (default 10 min):
-            # every job's metrics froze for minutes after chapter 03's and 07's kills.
-            "web.timeout": "20 s",
-            "web.checkpoints.history": 100,
-            # Notice a dead TaskManager in seconds rather than Flink's 50 s, so recovery is watchable.
-            "heartbeat.interval": 1000, "heartbeat.timeout": 8000,
-            # A TaskManager that starts before the JobManager listens retries after this (default 10 s).
-            "cluster.registration.error-delay": 500,
-            "python.executable": self.worker_python, "python.client.executable": lab_python(),
-            # Thread mode: the TaskManager's embedded interpreter must see this venv's packages,
-            # and pemja must be loaded once, by the parent class loader (FLINK-37727).
-            "python.pythonpath": site_packages,
-            "classloader.parent-first-patterns.additional": "pemja.",
-        }
-        config.update(s.extra_config)
-        return config
-
     def _recorded_shape(self) -> tuple[dict, int, list[str]] | None:
         """The cluster options, the number of TaskManagers and the extra jars the running lab was
         started with."""
@@ -592,12 +514,7 @@ class LocalCluster(Cluster):
             folder.mkdir(parents=True, exist_ok=True)
         for stale in [*s.pid_dir.glob("*.pid"), s.pid_dir / "taskmanagers-started"]:
             stale.unlink(missing_ok=True)
-        for src in (self.dist.home / "conf").iterdir():
-            if src.name != "config.yaml":
-                (s.conf_dir / src.name).write_bytes(src.read_bytes())
-        defaults = _flatten(yaml.safe_load(self.dist.default_config.read_text()))
-        defaults.update(config)
-        (s.conf_dir / "config.yaml").write_text(yaml.safe_dump(defaults, sort_keys=True, width=10_000))
+        write_conf_dir(s.conf_dir, self.dist, config)
         # The cluster's lib: the wheel's jars plus flink-python, so Python jobs need no extra jars
         # and thread mode works for more than one job per TaskManager.
         for link in s.lib_dir.iterdir():
@@ -620,88 +537,6 @@ class LocalCluster(Cluster):
             owner = port_owner(port)
             if owner is not None:
                 raise PortBusy(f"port {port} ({what}) on {LOOPBACK} is already in use by {owner}")
-
-
-def port_owner(port: int) -> str | None:
-    """None if ``port`` is free on loopback, else a description of who holds it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((LOOPBACK, port))
-            return None
-        except OSError:
-            pass
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                proc = psutil.Process(conn.pid)
-                lab = proc.environ().get(LAB_MARKER)
-                return f"pid {conn.pid} ({proc.name()}" + (f", lab {Path(lab).name!r})" if lab else ")")
-    except (psutil.AccessDenied, psutil.NoSuchProcess):
-        pass
-    return "another process"
-
-
-def _role(cmdline: list[str], parent_cmdline: list[str] = ()) -> str:
-    joined = " ".join(cmdline)
-    if "worker_server.py" in joined:  # the server, or a worker forked from it
-        return "python-worker" if "worker_server.py" in " ".join(parent_cmdline) else "worker-server"
-    if "StandaloneSessionClusterEntrypoint" in joined:
-        return "jobmanager"
-    if "TaskManagerRunner" in joined:
-        return "taskmanager"
-    if "kafka.Kafka" in cmdline:
-        return "kafka-broker"
-    if "python" in (cmdline[0] if cmdline else "") or "beam_boot" in joined or "pyflink" in joined:
-        return "python-worker"
-    return "other"
-
-
-def _resource_id(pid: int) -> str | None:
-    """The ``taskmanager.resource-id`` a lab TaskManager was started with (its REST id)."""
-    try:
-        for arg in psutil.Process(pid).cmdline():
-            if arg.startswith(f"-D{RESOURCE_ID}="):
-                return arg.split("=", 1)[1]
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        pass
-    return None
-
-
-def _parent_cmdline(proc: psutil.Process) -> list[str]:
-    try:
-        parent = proc.parent()
-        return parent.cmdline() if parent else []
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return []
-
-
-def _signal(proc: psutil.Process, sig: int) -> None:
-    try:
-        proc.send_signal(sig)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in (tree or {}).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def tail(path: Path, lines: int) -> str:
-    """The last ``lines`` lines of a log file, read from its end."""
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - 200 * lines))
-        text = handle.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:]) + "\n"
 
 
 def make_cluster(settings: LabSettings) -> Cluster:

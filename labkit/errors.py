@@ -166,6 +166,13 @@ class CheckFailed(LabError, AssertionError):
     """An exercise check did not pass. The message is written for the learner."""
 
 
+class RunInterrupted(LabError):
+    """A headless chapter run stopped by Ctrl-C or SIGTERM."""
+
+    hint = ("its kernel is stopped and the jobs it started are cancelled; the lab's cluster still runs "
+            "(`labkit status`): run the chapter again, or stop the lab with `labkit down`")
+
+
 class ClaimFailed(LabError, AssertionError):
     """A sentence of a chapter that states a measurement does not hold on this run."""
 

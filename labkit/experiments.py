@@ -7,6 +7,7 @@ import pandas as pd
 
 from . import jobs, metrics
 from .errors import LabError
+from .job_handle import JobHandle
 from .pipelines import keyed_count as kc
 from .pipelines.tuning import build_latency_probe, read_latencies
 
@@ -43,7 +44,7 @@ def python_throughput(name: str, config: dict, *, records: int, keys: int, timeo
 def sustained_python_rate(name: str, config: dict, *, keys: int, seconds: float) -> float:
     """Records/s of the same keyed count, unbounded, over ``seconds`` (then cancelled)."""
     job = jobs.submit(kc.build, name=name, config=config, records=10**12, keys=keys)
-    return metrics.sustained_rate(job, "count-per-key", seconds)
+    return rate_then_cancel(job, "count-per-key", seconds)
 
 
 def jvm_throughput(name: str, config: dict, *, records: int, keys: int, timeout: float = 300) -> dict:
@@ -69,7 +70,29 @@ def sustained_jvm_rate(name: str, config: dict, *, keys: int, seconds: float) ->
     """Records/s of the JVM-only count, unbounded, over ``seconds`` (then cancelled): for
     configurations too slow to finish a fixed input in a predictable time."""
     job = jobs.submit_sql(kc.sql_statements(keys), name=name, config=config, prepare=kc.register_numbers(10**12))
-    return metrics.sustained_rate(job, "GroupAggregate", seconds)
+    return rate_then_cancel(job, "GroupAggregate", seconds)
+
+
+def rate_then_cancel(job: JobHandle, operator: str, seconds: float) -> float:
+    """Records/s into ``operator`` of an unbounded ``job`` over ``seconds``
+    (:func:`labkit.metrics.sustained_rate`), then the job cancelled, also when the measurement
+    failed, and its slots back for the next job of a series."""
+    try:
+        return metrics.sustained_rate(job, operator, seconds)
+    finally:
+        job.cancel()
+        _wait_for_free_slots(job.cluster)
+
+
+def _wait_for_free_slots(cluster, timeout: float = 30) -> None:
+    """A cancelled job's slots come back a moment after it is CANCELED; a measurement series
+    submitting its next job at once (at a parallelism that needs every slot) would otherwise
+    fail with NoResourceAvailableException. Other labs' jobs may hold slots on a shared
+    cluster, so this waits at most ``timeout`` and never fails."""
+    try:
+        cluster.wait_until(lambda o: o["slots_available"] == o["slots_total"], timeout, "free slots")
+    except LabError:
+        pass
 
 
 def stage_load(frame: pd.DataFrame, last: int = 5) -> pd.DataFrame:

@@ -22,9 +22,9 @@ from pathlib import Path
 import psutil
 
 from . import jars
-from .cluster import LAB_MARKER, port_owner, tail
 from .distribution import find_java
 from .errors import KafkaDown, KafkaNotReady, LabError, PortBusy
+from .processes import LAB_MARKER, port_owner, tail
 from .progress import Polling, Waiting
 from .rest import NO_WATERMARK
 from .settings import LOOPBACK, LabSettings
@@ -214,9 +214,22 @@ class KafkaBroker:
 
 
 def kafka_broker() -> KafkaBroker:
-    """The current lab's Kafka broker, started if it is not running (``lk.kafka_broker()``)."""
+    """The current lab's Kafka broker, started if it is not running (``lk.kafka_broker()``), with
+    the Kafka connector loaded in this process, so that a ``KafkaSource`` or ``KafkaSink`` can be
+    built before any job is submitted."""
     from .current_lab import current
-    return KafkaBroker(current().settings).up()
+    broker = KafkaBroker(current().settings).up()
+    load_connector_in_client()
+    return broker
+
+
+def load_connector_in_client() -> None:
+    """Kafka's source and sink are built in this process's JVM (PyFlink's gateway), which starts
+    with the wheel's jars only: the connector the lab's cluster has in lib/ is loaded here too, so
+    a job can use it without shipping it (``pipeline.jars``) a second time."""
+    if not jars.problems(jars.CONNECTOR):
+        from pyflink.util.java_utils import add_jars_to_context_class_loader
+        add_jars_to_context_class_loader([jar.as_uri() for jar in jars.require(jars.CONNECTOR)])
 
 
 def publish(bootstrap_servers: str, topic: str, lines, key_and_time=None) -> int:

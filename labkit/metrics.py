@@ -33,6 +33,7 @@ import pandas as pd
 from .errors import LabError
 from .progress import Polling
 from .rest import NO_WATERMARK, TERMINAL_JOB_STATES
+from .running_job import RunningJob
 
 # metric -> how to aggregate it over a vertex's subtasks
 VERTEX_METRICS: dict[str, str] = {
@@ -81,7 +82,7 @@ class Vertex:
 
 
 class MetricsSampler:
-    def __init__(self, job, interval: float = 1.0, vertex_metrics: dict[str, str] | None = None,
+    def __init__(self, job: RunningJob, interval: float = 1.0, vertex_metrics: dict[str, str] | None = None,
                  job_metrics=JOB_METRICS, taskmanager_metrics=TASKMANAGER_METRICS,
                  extras: dict[str, Callable[[], float]] | None = None):
         if interval <= 0:
@@ -246,7 +247,7 @@ def time_shares(frame: pd.DataFrame, window_s: float = SHARE_WINDOW_S) -> pd.Dat
     return frame
 
 
-def sample(job, interval: float = 1.0, **kwargs) -> MetricsSampler:
+def sample(job: RunningJob, interval: float = 1.0, **kwargs) -> MetricsSampler:
     """Start sampling ``job`` in the background (stopping an earlier sampler of the same job)."""
     return MetricsSampler(job, interval, **kwargs).start()
 
@@ -278,7 +279,7 @@ def steady_rate(frame: pd.DataFrame, column: str, settle: float = 0.1, min_span:
     return float((final - window.iloc[0]) / (end_t - t0))
 
 
-def measure_rate(job, operator: str, records: int, timeout: float = 300) -> tuple[float, float]:
+def measure_rate(job: RunningJob, operator: str, records: int, timeout: float = 300) -> tuple[float, float]:
     """(steady records/s into ``operator``, wall seconds from RUNNING to FINISHED) of a submitted,
     bounded job. Too short to sample (a fast JVM job): records over the running time of the
     operator's vertex (the job's duration would add scheduling and deployment, which at a
@@ -297,8 +298,9 @@ def measure_rate(job, operator: str, records: int, timeout: float = 300) -> tupl
     return rate, wall
 
 
-def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeout: float = 180) -> float:
-    """Records/s into ``operator`` of a running (unbounded) job, which is cancelled afterwards.
+def sustained_rate(job: RunningJob, operator: str, seconds: float, min_steps: int = 1, timeout: float = 180) -> float:
+    """Records/s into ``operator`` of a running (unbounded) job, which keeps running: its caller
+    decides when it ends (``experiments.rate_then_cancel`` cancels it at once).
 
     Time-boxed, unlike :func:`measure_rate`, so fast and slow configurations cost about the same
     wall time. A Python operator takes its input a bundle at a time, so its counter climbs in
@@ -322,20 +324,7 @@ def sustained_rate(job, operator: str, seconds: float, min_steps: int = 1, timeo
                                         f"the job's last failure: {job.root_cause()}")
     finally:
         sampler.stop()
-        job.cancel()
-        _wait_for_free_slots(job.cluster)
     return float((steps.iloc[-1] - steps.iloc[0]) / (steps.index[-1] - steps.index[0]))
-
-
-def _wait_for_free_slots(cluster, timeout: float = 30) -> None:
-    """A cancelled job's slots come back a moment after it is CANCELED; a measurement series
-    submitting its next job at once (at a parallelism that needs every slot) would otherwise
-    fail with NoResourceAvailableException. Other labs' jobs may hold slots on a shared
-    cluster, so this waits at most ``timeout`` and never fails."""
-    try:
-        cluster.wait_until(lambda o: o["slots_available"] == o["slots_total"], timeout, "free slots")
-    except LabError:
-        pass
 
 
 def counter_moves(series: pd.Series) -> pd.Series:

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from .chapters import NOTEBOOKS, chapters, find_chapter
-from .errors import LabError
+from .errors import LabError, RunInterrupted
 from .runner import run_chapter
 from .student import student_copy
 
@@ -71,11 +71,14 @@ def run_all(size: str = "ci", out_dir: Path = Path("runs"), names: list[str] | N
     out_dir = Path(out_dir).resolve()
     selected = [find_chapter(name, folder) for name in names] if names else list(chapters(folder).values())
     started = time.monotonic()
-    results = []
+    results, interrupted = [], None
     for number, notebook in enumerate(selected, 1):
         print(f"[{number}/{len(selected)}] {notebook.stem}: running at {size} size ...", flush=True)
         try:
             record = run_chapter(notebook.stem, size=size, out_dir=out_dir, folder=folder)
+        except RunInterrupted as stop:
+            interrupted = stop
+            record = json.loads((out_dir / f"{notebook.stem}.json").read_text())
         except LabError:
             record = json.loads((out_dir / f"{notebook.stem}.json").read_text())
         lines, images = _outputs(Path(record["executed"]))
@@ -92,11 +95,15 @@ def run_all(size: str = "ci", out_dir: Path = Path("runs"), names: list[str] | N
                       asked=exercises_of(notebook))
         results.append(record)
         print(f"{record['chapter']:28} {record['status']:7} {record['duration_s']:7.1f}s", flush=True)
+        if interrupted:
+            break
     summary = {"size": size, "duration_s": round(time.monotonic() - started, 1), "chapters": results,
                "failed": [r["chapter"] for r in results if r["status"] != "passed"],
                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2))
     (out_dir / "report.md").write_text(markdown(summary))
+    if interrupted:
+        raise RunInterrupted(f"{interrupted.args[0]}; the report of the chapters run so far: {out_dir / 'report.md'}")
     return summary
 
 

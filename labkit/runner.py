@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
 from .chapters import NOTEBOOKS, find_chapter
-from .errors import LabError
+from .errors import LabError, RunInterrupted
 from .settings import headless_run_environment
 from .student import first_exercise
 
@@ -69,6 +71,27 @@ def _printed_by(cell, lines: int = 5) -> str:
     return "".join(f"\n  printed: {line}" for line in tail)
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: through the same cleanup
+
+
+def _cancel_jobs_started_since(started_ms: float) -> list[str]:
+    """Cancel the lab's jobs started at or after ``started_ms`` that still run: the chapter's."""
+    from .cluster import make_cluster
+    from .current_lab import lab_settings
+    from .errors import ClusterDown
+    from .rest import TERMINAL_JOB_STATES
+    try:
+        rest = make_cluster(lab_settings()).rest
+        running = [job for job in rest.jobs()
+                   if job["start_time"] >= started_ms and job["state"] not in TERMINAL_JOB_STATES]
+        for job in running:
+            rest.cancel(job["jid"])
+    except ClusterDown:
+        return []  # no cluster, no job left running
+    return [job["name"] for job in running]
+
+
 def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_timeout: int | None = None,
                 folder: Path = NOTEBOOKS) -> dict:
     """Execute a chapter (from ``folder``: the solutions, or a folder of student copies); write the
@@ -101,7 +124,9 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
 
     # The kernel's settings, handed over here, in its environment: it reads them once (current_lab).
     kernel_env = {**os.environ, **headless_run_environment(metrics_dir=out_dir / notebook.stem)}
-    started, index = time.monotonic(), None
+    started, started_ms, index = time.monotonic(), time.time() * 1000, None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         # CurveZMQ keys for the kernel's sockets (the kernel spec declares support): without them
         # ipykernel warns on every run that its TCP transport is unencrypted.
@@ -139,10 +164,19 @@ def run_chapter(name: str, size: str = "ci", out_dir: Path = Path("runs"), cell_
         record.update(status="failed", cell=nb.cells[index].get("execution_count"),
                       error=f"a cell ran longer than {cell_timeout}s: a job is probably stuck "
                             "(`labkit status` lists the running jobs, `labkit logs` shows why)")
+    except KeyboardInterrupt:  # the kernel has been shut down on the way out of setup_kernel
+        cancelled = _cancel_jobs_started_since(started_ms)
+        record.update(status="interrupted", cell=None if index is None else nb.cells[index].get("execution_count"),
+                      cancelled_jobs=cancelled,
+                      error=f"interrupted (Ctrl-C or SIGTERM); {len(cancelled)} job(s) it started cancelled")
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
         record["duration_s"] = round(time.monotonic() - started, 1)
         nbformat.write(nb, executed)
         (out_dir / f"{notebook.stem}.json").write_text(json.dumps(record, indent=2))
+    if record["status"] == "interrupted":
+        raise RunInterrupted(f"chapter {notebook.stem} interrupted in cell {record.get('cell')}: {record['error']}")
     if record["status"] != "passed":
         raise LabError(f"chapter {notebook.stem} failed in cell {record.get('cell')}: {record['error']}",
                        hint=f"open {executed} to see the failing cell and its output")

@@ -65,3 +65,10 @@ def healthy_cluster(cluster):
     cluster.wait_until(lambda o: o["taskmanagers"] == expected and o["slots_available"] == o["slots_total"], 90,
                        f"{expected} TaskManagers with all slots free")
     return cluster
+
+
+@pytest.fixture(scope="session")
+def broker(cluster):
+    """The test lab's Kafka broker, started once; the cluster fixture's down() stops it with the lab."""
+    import labkit as lk
+    return lk.kafka_broker()

@@ -13,9 +13,10 @@ import pytest
 
 import labkit as lk
 from labkit import cli
-from labkit.cluster import LAB_MARKER, AttachedCluster, LocalCluster
+from labkit.cluster import AttachedCluster, LocalCluster
 from labkit.errors import ClusterNotReady
 from labkit.pipelines import keyed_count as kc
+from labkit.processes import LAB_MARKER
 
 pytestmark = pytest.mark.cluster
 

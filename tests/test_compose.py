@@ -57,7 +57,9 @@ def test_the_image_installs_the_python_its_ubuntu_base_has_and_the_workers_use_i
 
 def test_thread_mode_is_configured_as_on_the_local_lab():
     from labkit.cluster import LocalCluster
-    local = LocalCluster(LabSettings(name="compose-check"))._cluster_config()
+    from labkit.cluster_config import cluster_config
+    settings = LabSettings(name="compose-check")
+    local = cluster_config(settings, LocalCluster(settings).worker_python)
     flink_conf = yaml.safe_load(SERVICES["jobmanager"]["environment"]["FLINK_PROPERTIES"])
     for key in ("classloader.parent-first-patterns.additional", "taskmanager.load-balance.mode"):
         assert flink_conf[key] == local[key], key  # pemja loaded once; a job's instances spread over the TaskManagers

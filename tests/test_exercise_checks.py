@@ -70,23 +70,30 @@ def test_02_3_checks_the_out_of_orderness_bound_before_running_anything():
     from pyflink.common import Duration, WatermarkStrategy
 
     from labkit.pipelines.common import EventTimestamp
-    fails("02", "02.3", "for_bounded_out_of_orderness(Duration.of_seconds(5))",
-          my_strategy=WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EventTimestamp()))
+    monotonous = fails("02", "02.3", "allows no event out of order",
+                       my_strategy=WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EventTimestamp()))
     fails("02", "02.3", "no timestamp assigner",
           my_strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(5)))
     fails("02", "02.3", "no timestamp assigner", my_strategy=WatermarkStrategy.no_watermarks())
+    fails("02", "02.3", "allows 5 ms out of order, not the 5,000 ms",  # a number of seconds where ms go
+          my_strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(5))
+          .with_timestamp_assigner(EventTimestamp()))
+    assert "for_bounded_out_of_orderness" not in monotonous and "of_seconds" not in monotonous  # no code handed out
 
 
 def test_04_3_checks_the_bound_and_the_idleness_not_just_the_type():
     from pyflink.common import Duration, Time, WatermarkStrategy
     from pyflink.datastream.window import TumblingEventTimeWindows
     windows = TumblingEventTimeWindows.of(Time.minutes(10))
-    fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows,
+    fails("04", "04.3", "makes no watermarks at all", ten_minute_windows=windows,
           strategy=WatermarkStrategy.no_watermarks())
-    fails("04", "04.3", "(out-of-orderness bound, idleness)", ten_minute_windows=windows,
-          strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)))
-    fails("04", "04.3", "ten_minute_windows is", ten_minute_windows=TumblingEventTimeWindows.of(Time.minutes(1)),
-          strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)).with_idleness(Duration.of_seconds(5)))
+    no_idleness = fails("04", "04.3", "never lets a silent input go", ten_minute_windows=windows,
+                        strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)))
+    one_minute = fails("04", "04.3", "ten_minute_windows is",
+                       ten_minute_windows=TumblingEventTimeWindows.of(Time.minutes(1)),
+                       strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30))
+                       .with_idleness(Duration.of_seconds(5)))
+    assert "with_idleness" not in no_idleness and "Time.minutes" not in one_minute  # hints point at the idea
     run_check("04", "04.3", ten_minute_windows=windows,
               strategy=WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(30)).with_idleness(Duration.of_seconds(5)))
 
@@ -105,8 +112,9 @@ def test_03_3_the_slowest_checkpoint_is_the_longest_completed_one_not_the_newest
                {"id": 5, "status": "COMPLETED", "end_to_end_duration": 2400},
                {"id": 4, "status": "COMPLETED", "end_to_end_duration": 300}]
     payload = {"history": history}
-    fails("03", "03.3", "the slowest checkpoint's id", payload=payload, slowest_id=7)  # the failed one ran longest
-    fails("03", "03.3", "the slowest checkpoint's id", payload=payload, slowest_id=6)  # the newest
+    fails("03", "03.3", "checkpoint 7 did not complete", payload=payload, slowest_id=7)  # the failed one ran longest
+    newest = fails("03", "03.3", "2 completed checkpoint(s) took longer", payload=payload, slowest_id=6)
+    assert "5" not in newest.replace("150", "")  # the answer's id stays out of sight
     run_check("03", "03.3", payload=payload, slowest_id=5)
 
 
@@ -115,7 +123,10 @@ def test_04_1_a_bound_against_the_previous_event_not_the_newest_fails_before_any
     calm = windows.out_of_order_stream(seed=1, late_fraction=0.0, max_delay_ms=45_000, malformed_fraction=0.0)
     stamps = [e.timestamp for e in calm.events]
     previous_only = max(a - b for a, b in zip(stamps, stamps[1:], strict=False))
-    fails("04", "04.1", "the bound (ms)", calm=calm, bound_ms=previous_only)
+    says = fails("04", "04.1", "they would be late", calm=calm, bound_ms=previous_only)
+    behind = max(max(stamps[:i]) - stamps[i] for i in range(1, len(stamps)))
+    assert f"{behind:,}" not in says and str(behind) not in says  # the answer stays out of sight
+    fails("04", "04.1", "a smaller one loses nothing either", calm=calm, bound_ms=behind + 1_000)
 
 
 def _cell(chapter: str, defines: str) -> str:
@@ -400,3 +411,36 @@ def test_07_3_network_buffers_alone_leave_records_waiting_for_their_bundle(healt
                     stream=clickstream.generate_clickstream(150, malformed_fraction=0.005, seed=1),
                     p={"latency_rate": 100, "latency_seconds": 8, "warmup_seconds": 3})
     assert "in 3 runs" in message and "python.fn-execution.bundle.time" in message
+
+
+KAFKA_HEAD = """
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.connectors.kafka import (KafkaOffsetsInitializer, KafkaRecordSerializationSchema,
+                                                 KafkaSink, KafkaSource)
+
+def my_kafka_source(bootstrap_servers, topic):
+    builder = (KafkaSource.builder().set_bootstrap_servers(bootstrap_servers).set_topics(topic)
+               .set_group_id(topic).set_starting_offsets(KafkaOffsetsInitializer.earliest())
+               .set_value_only_deserializer(SimpleStringSchema()))
+    return (builder.set_bounded(KafkaOffsetsInitializer.latest()) if BOUNDED else builder).build()
+
+def my_kafka_sink(bootstrap_servers, topic):
+    builder = (KafkaSink.builder().set_bootstrap_servers(bootstrap_servers)
+               .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
+                                      .set_value_serialization_schema(SimpleStringSchema()).build())
+               .set_delivery_guarantee(GUARANTEE))
+    return (builder.set_transactional_id_prefix(topic) if PREFIX else builder).build()
+"""
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("bounded, guarantee, prefix, says", [
+    (True, "AT_LEAST_ONCE", False, "more than once"),
+    (True, "EXACTLY_ONCE", False, "building your source or sink failed"),
+    (False, "EXACTLY_ONCE", True, "never stops"),
+], ids=["at-least-once sink", "no transactional id prefix", "unbounded source"])
+def test_03_5_a_sink_that_writes_twice_or_cannot_be_built_or_a_source_that_never_ends_fails(
+        healthy_cluster, bounded, guarantee, prefix, says):
+    code = KAFKA_HEAD + f"BOUNDED, PREFIX = {bounded}, {prefix}\nGUARANTEE = DeliveryGuarantee.{guarantee}\n"
+    fails("03", "03.5", says, code)

@@ -24,12 +24,6 @@ from labkit.recommender import clickstream, runs
 from labkit.recommender import pipeline as rp
 
 
-@pytest.fixture(scope="session")
-def broker(cluster):
-    """The test lab's broker, started once; the cluster fixture's down() stops it with the lab."""
-    return KafkaBroker(cluster.settings).up()
-
-
 def test_the_pinned_jars_are_verified_and_a_changed_missing_or_extra_jar_is_named(tmp_path):
     assert jars.problems(jars.BROKER) == [] and jars.problems(jars.CONNECTOR) == []
     copy = tmp_path / "connector"

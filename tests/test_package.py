@@ -12,7 +12,8 @@ PIPELINES = sorted([f"labkit.pipelines.{path.stem}"
                     for path in (Path(lk.__file__).parent / "pipelines").glob("*.py") if path.stem != "__init__"]
                    + ["labkit.recommender.pipeline"])
 # what a worker must not load: the plotting and notebook stack, and the orchestration of jobs
-HEAVY = ("pandas", "matplotlib", "IPython", "ipywidgets", "labkit.jobs", "labkit.current_lab", "labkit.metrics")
+HEAVY = ("pandas", "matplotlib", "IPython", "ipywidgets", "labkit.jobs", "labkit.job_handle", "labkit.current_lab",
+         "labkit.metrics")
 
 
 def test_every_public_name_resolves():

@@ -1,9 +1,15 @@
 """The regression report, the per-cell timeout and the student-copy stop, on tiny notebooks
 executed for real in a kernel. (The chapters themselves run in test_notebooks.py.)"""
+import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import nbformat
+import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -109,3 +115,30 @@ def test_a_run_hands_the_kernel_its_settings_once_without_changing_its_own_envir
     printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)
     assert printed.strip() == f"headless=True metrics in {tmp_path / 'runs' / '94_settings'}"
     assert dict(os.environ) == before
+
+
+def test_a_run_stopped_by_sigterm_cancels_its_jobs_stops_its_kernel_and_says_interrupted(tmp_path, cluster):
+    folder = tmp_path / "notebooks"
+    _write(folder, "95_interrupted", [
+        new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
+        new_code_cell("import time\nimport labkit as lk\nfrom labkit.pipelines import keyed_count as kc\n"
+                      "lk.submit(kc.build, name='t-interrupted', records=10**7, keys=10, rate=500).wait_running()\n"
+                      "time.sleep(300)")])
+    script = (f"from pathlib import Path\nfrom labkit.runner import run_chapter\n"
+              f"run_chapter('95', out_dir=Path({str(tmp_path / 'runs')!r}), folder=Path({str(folder)!r}))")
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(job["name"] == "t-interrupted" and job["state"] == "RUNNING" for job in cluster.rest.jobs()):
+        assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+        time.sleep(0.5)
+    kernels = psutil.Process(run.pid).children(recursive=True)
+    assert kernels, "the run's kernel"
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode != 0 and "RunInterrupted: chapter 95_interrupted interrupted" in stderr, stderr
+    record = json.loads((tmp_path / "runs" / "95_interrupted.json").read_text())
+    assert record["status"] == "interrupted" and record["cancelled_jobs"] == ["t-interrupted"]
+    _, alive = psutil.wait_procs(kernels, timeout=10)
+    assert not alive, f"left running: {alive}"
+    job = next(job for job in cluster.rest.jobs() if job["name"] == "t-interrupted")
+    assert job["state"] in ("CANCELING", "CANCELED")
