@@ -266,7 +266,7 @@ def check_slowest_checkpoint(exercise: str, payload: dict, slowest_id) -> None:
 
 def _reason(error: Exception) -> str:
     """What went wrong, in Flink's words when it came from the JVM."""
-    return error.java_exception.getMessage() if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"
+    return java_summary(error) if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"
 
 
 def watermark_settings(strategy) -> dict:
@@ -312,10 +312,26 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _show_lab_error(shell, etype, value, tb, tb_offset=None):
-    """IPython handler: a LabError shows as its message and hint, without the traceback. It is
-    still an error output, so papermill and nbval see the cell fail."""
-    short = [f"{etype.__name__}: {value}"]
+def java_summary(error) -> str:
+    """The first useful line of a Java exception raised through Py4J: the innermost cause that has a
+    message (outer exceptions wrap it: "Could not parse value ..." sits under a chain of them)."""
+    throwable, seen = error.java_exception, []
+    while throwable is not None and len(seen) < 50:
+        seen.append(f"{throwable.getClass().getSimpleName()}: {throwable.getMessage()}")
+        cause = throwable.getCause()
+        throwable = None if cause is None or cause.equals(throwable) else cause
+    return next((line for line in reversed(seen) if not line.endswith(": None")), seen[0])
+
+
+def _show_error(shell, etype, value, tb, tb_offset=None):
+    """IPython handler: a LabError shows as its message and hint, a Java exception as its first
+    useful line, without the traceback (``%tb`` prints it). Both stay error outputs, so papermill
+    and nbval see the cell fail."""
+    if isinstance(value, LabError):
+        short = [f"{etype.__name__}: {value}"]
+    else:
+        short = [f"{etype.__name__} from Java: {java_summary(value)}",
+                 "  -> the whole Java stack trace: run %tb in the next cell"]
     shell._showtraceback(etype, value, short)
     return short
 
@@ -328,4 +344,5 @@ def install_ipython_handler() -> None:
         return
     shell = ipython.get_ipython()
     if shell is not None:
-        shell.set_custom_exc((LabError,), _show_lab_error)
+        from py4j.protocol import Py4JJavaError  # pure Python, PyFlink's bridge: no JVM is started
+        shell.set_custom_exc((LabError, Py4JJavaError), _show_error)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import BadRequest, JobFailed, JobFailing, JobTimeout, LabError, SavepointFailed
+from .errors import BadRequest, ClusterDown, JobFailed, JobFailing, JobTimeout, LabError, SavepointFailed
 from .progress import Polling, Waiting
 from .rest import NO_WATERMARK, TERMINAL_JOB_STATES, RestClient, python_line, root_cause_line
 
@@ -202,7 +202,15 @@ class JobHandle:
         since_ms = time.time() * 1000
         with Waiting(f"job {self.name} to be {what}", timeout, headless=self.cluster.settings.headless) as wait:
             while True:
-                detail = self.detail()
+                try:
+                    detail = self.detail()
+                except ClusterDown:
+                    raise ClusterDown(
+                        f"the lab's cluster went down while waiting for job {self.name!r} to be {what}: the job is "
+                        "gone, and with it its state, but for a savepoint or retained checkpoint it wrote",
+                        hint="start the lab (`labkit up`, `lk.up()`), then submit the job again: `job.resubmit(None)` "
+                             "from scratch, `job.resubmit(path)` from a savepoint or retained checkpoint"
+                    ) from None
                 if done(detail):
                     return detail
                 if detail["state"] in ("RESTARTING", "FAILING"):

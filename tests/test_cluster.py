@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import warnings
 from dataclasses import replace
@@ -14,7 +15,7 @@ import pytest
 import labkit as lk
 from labkit import cli
 from labkit.cluster import AttachedCluster, LocalCluster
-from labkit.errors import ClusterNotReady
+from labkit.errors import ClusterDown, ClusterNotReady
 from labkit.pipelines import keyed_count as kc
 from labkit.processes import LAB_MARKER
 
@@ -191,7 +192,7 @@ def test_flink_run_submits_a_script(healthy_cluster, tmp_path):
     assert kc.read_counts(out) == kc.expected_counts(5000, 7)
 
 
-def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp_path):
+def test_down_stops_every_process_of_a_lab_including_python_workers_and_a_wait_says_its_job_is_gone(cluster, tmp_path):
     second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path,
                                   port_offset=cluster.settings.port_offset + 10, taskmanagers=1))
     second.up()
@@ -206,6 +207,13 @@ def test_down_stops_every_process_of_a_lab_including_python_workers(cluster, tmp
         while not any(p.role == "python-worker" for p in second.processes()) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert any(p.role == "python-worker" for p in second.processes())
+        # the lab stopped while a cell waits for its job: the wait says the job and its state are gone
+        stopping = threading.Timer(1.0, second.down)
+        stopping.start()
+        with pytest.raises(ClusterDown, match="went down while waiting for job 't-second' to be finished") as gone:
+            job_on_second.wait_finished(timeout=60)
+        stopping.join()
+        assert "resubmit" in gone.value.hint
     finally:
         second.down()
     assert second.processes() == []

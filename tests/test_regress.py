@@ -142,3 +142,18 @@ def test_a_run_stopped_by_sigterm_cancels_its_jobs_stops_its_kernel_and_says_int
     assert not alive, f"left running: {alive}"
     job = next(job for job in cluster.rest.jobs() if job["name"] == "t-interrupted")
     assert job["state"] in ("CANCELING", "CANCELED")
+
+
+def test_a_java_exception_in_a_cell_shows_its_first_useful_line_and_how_to_see_the_rest(tmp_path):
+    folder = tmp_path / "notebooks"
+    _write(folder, "94_java", [
+        new_code_cell('size = "learner"', metadata={"tags": ["parameters"]}),
+        new_code_cell("import labkit as lk\nfrom pyflink.java_gateway import get_gateway\n"
+                      "get_gateway().jvm.java.time.Duration.parse('two seconds')")])
+    with pytest.raises(LabError, match="Py4JJavaError"):
+        run_chapter("94", size="ci", out_dir=tmp_path / "runs", folder=folder)
+    executed = nbformat.read(tmp_path / "runs" / "94_java.ipynb", as_version=4)
+    error = next(o for o in executed.cells[-1].outputs if o["output_type"] == "error")
+    assert error["traceback"] == [
+        "Py4JJavaError from Java: DateTimeParseException: Text cannot be parsed to a Duration",
+        "  -> the whole Java stack trace: run %tb in the next cell"]
