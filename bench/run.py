@@ -10,8 +10,9 @@ What it measures (the issue's targets in brackets):
                        workers forked from labkit's worker server and with fresh interpreters,
                        and in thread mode, the lab's defaults (median of runs)
   throughput           each chapter pipeline under PyFlink's defaults, process mode as the lab
-                       tunes it, the lab's defaults (thread mode over two TaskManagers), and the
-                       JVM-only Flink SQL equivalent (the ceiling)                   [lab >= 1/10 of JVM]
+                       tunes it, the lab's defaults (thread mode over two TaskManagers), the
+                       JVM-only Flink SQL equivalent (the ceiling)                   [lab >= 1/10 of JVM],
+                       and the same count with its key computed by a vectorized (pandas) Python function
   latency              creation-to-count p50/p99 of a paced keyed job (lab defaults, tuned process mode)
   checkpoints          end-to-end checkpoint duration of the chapter pipelines at
                        the lab's defaults, paced as the chapters run them            [<= 1 s]
@@ -183,6 +184,10 @@ class Bench:
                                                  records=p["sql_records"], keys=p["keys"])["records_per_s"]
                       for n in (1, 2))
             self.record("throughput", "count per key, JVM-only SQL (best of p1, p2)", jvm, "records/s")
+            # the same count with its key computed in Python, one call per Arrow batch (chapter 05)
+            vectorized = experiments.python_key_throughput("bench-vectorized", lk.job_config(parallelism=1),
+                                                           records=p["sql_records"], keys=p["keys"], vectorized=True)
+            self.record("throughput", "vectorized count per key, records/s", vectorized, "records/s")
             for preset, records in presets:
                 job = lk.submit(sb.build_profiles, name=f"bench-profile-{preset}", config=lk.job_config(preset),
                                 records=records, keys=p["keys"], parallelism=None)
@@ -201,6 +206,7 @@ class Bench:
                     count["lab"] / count["pyflink"], "x")
         self.record("throughput", "lab defaults / process mode, count per key", count["lab"] / count["process"], "x")
         self.record("throughput", "lab / JVM throughput, count per key", count["lab"] / jvm, "ratio")
+        self.record("throughput", "vectorized / JVM-only", vectorized / jvm, "ratio")
         self.record("memory", "peak lab RSS (GB)", rss.peak / 1e9, "GB",
                     parts_gb={role: round(b / 1e9, 3) for role, b in rss.parts.items()})
 

@@ -8,6 +8,7 @@ IPython, labkit errors are shown as their message and hint only, not a traceback
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from .errors import CheckFailed, JobFailed, LabError
@@ -35,6 +36,17 @@ def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str 
     if isinstance(actual, (dict, list, set, tuple)) and len(repr(actual)) > 80:
         return _passed(exercise, f"{what}: all {len(actual)} entries as expected")
     return _passed(exercise, f"{what} = {_short(actual)}")
+
+
+def check_prediction(exercise: str, prediction: dict, measured: dict, hint: str = "") -> None:
+    """A prediction against what the cluster did, without showing what it did: the parts that
+    differ are named, their outcomes are not (predict again, then look at the run)."""
+    require(exercise, isinstance(prediction, dict) and set(prediction) == set(measured),
+            f"predict each of {sorted(measured)}, in a dict", hint="one entry per read, as in the example")
+    wrong = [part for part in measured if prediction[part] != measured[part]]
+    check(exercise, not wrong, f"{len(wrong)} of {len(measured)} predictions differ from what the cluster did: "
+                               + ", ".join(map(str, wrong)), hint=hint,
+          success=f"all {len(measured)} predictions match what the cluster did")
 
 
 def check_defined(exercise: str, namespace: dict, *names: str) -> None:
@@ -112,7 +124,7 @@ def check_kafka_exactly_once(exercise: str, make_source, make_sink) -> None:
             "a source for this copy stops where the topic ended when the job started: which builder setting "
             "makes a source bounded?")
     reader = TopicReader(broker.bootstrap_servers, [sink_topic]).start()
-    job = submit(build_copy, name=f"exercise-{exercise}", config=job_config(checkpoint_interval="1s"),
+    job = submit(build_copy, name=f"exercise-{exercise.replace('.', '-')}", config=job_config(checkpoint_interval="1s"),
                  source=source, sink=sink, rate=rate)
     try:
         job.wait_for_checkpoints(2, timeout=120)
@@ -262,6 +274,97 @@ def check_slowest_checkpoint(exercise: str, payload: dict, slowest_id) -> None:
                                    "completed checkpoint(s) took longer",
             hint="compare every completed entry's end_to_end_duration, not the newest or the first")
     _passed(exercise, f"checkpoint {slowest_id}, {chosen['end_to_end_duration']:,} ms end to end")
+
+
+def _within(seconds: float, function, *args):
+    """``function(*args)`` on a daemon thread: (returned, raised), or a timeout of its own."""
+    import threading
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["returned"] = function(*args)
+        except Exception as error:  # noqa: BLE001 - the learner's code: the check says what it raised
+            outcome["raised"] = error
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        return None, TimeoutError(f"still running after {seconds:.0f} s")
+    return outcome.get("returned"), outcome.get("raised")
+
+
+def check_savepoint_by_hand(exercise: str, take_savepoint) -> None:
+    """Exercise 03.6: ``take_savepoint(rest_url, job_id, target_directory)`` triggers a savepoint
+    over REST, polls it and returns its path, or raises with the failure cause. Checked on a job of
+    its own: the path must hold a savepoint that a resumed job restores to exact counts, and a
+    savepoint to a folder nobody can write must raise, not return."""
+    from .current_lab import current
+    from .jobs import job_config, submit
+    from .pipelines import keyed_count as kc
+
+    require(exercise, callable(take_savepoint), "take_savepoint must be a function",
+            hint="def take_savepoint(rest_url, job_id, target_directory): ...")
+    cluster, records, keys = current(), 12_000, 30
+    job = submit(kc.build, name=f"exercise-{exercise.replace('.', '-')}", config=job_config(checkpoint_interval="1s"),
+                 records=records, keys=keys, rate=2_000)
+    job.wait_for_checkpoints(1)
+    failed, raised = _within(60, take_savepoint, cluster.url, job.job_id, "file:///proc/no-savepoints-here")
+    polling = isinstance(raised, TimeoutError)
+    require(exercise, raised is not None and not polling,
+            "a savepoint that fails kept your function polling for a minute" if polling else
+            f"a savepoint to a folder nobody can write returned {failed!r} instead of raising",
+            hint="a finished savepoint has the status COMPLETED whether it worked or not: what else does the "
+                 "operation part of the answer hold when it failed?")
+    path, raised = _within(60, take_savepoint, cluster.url, job.job_id, cluster.settings.savepoint_dir.as_uri())
+    require(exercise, raised is None, f"take_savepoint raised {type(raised).__name__}: {str(raised)[:200]}",
+            hint="the status URL holds the job id and the request id the trigger returned")
+    require(exercise, isinstance(path, str) and path.startswith("file:")
+            and (Path(path.removeprefix("file:")) / "_metadata").exists(),
+            f"take_savepoint returned {path!r}, which is not a savepoint's folder",
+            hint="the path is in the operation part of the finished savepoint's status")
+    job.cancel()
+    resumed = job.resubmit(path).wait_finished(240)
+    restored = resumed.checkpoints()["latest"]["restored"]
+    require(exercise, restored is not None and restored["external_path"] == path,
+            "the job resumed from your path restored nothing", hint="return the savepoint's location")
+    check(exercise, kc.read_counts(resumed.output) == kc.expected_counts(records, keys),
+          "the job resumed from your savepoint did not count every record exactly once",
+          hint="return the location of the savepoint this call triggered",
+          success="a failed savepoint raised; a taken one resumed to exact counts")
+
+
+def _order_bucket(amount: int) -> int:
+    return 0 if amount < 10 else 1 if amount < 100 else 2 if amount < 1_000 else 3
+
+
+def check_vectorized_bucket(exercise: str, bucket_batch) -> None:
+    """Exercise 05.3: ``bucket_batch`` is a vectorized (pandas) function that gives every amount
+    the bucket the chapter's row-at-a-time ``bucket`` gives it, run on the cluster over amounts of
+    its own (every value from 0 to 3,999, each boundary included)."""
+    from pyflink.table.expressions import col
+
+    from .pipelines.keyed_count import numbers_table
+
+    require(exercise, hasattr(bucket_batch, "_func_type"), "bucket_batch is not a Table API function",
+            hint="decorate it with @udf(...), as bucket is")
+    require(exercise, bucket_batch._func_type == "pandas",
+            "bucket_batch is called once per record, like bucket: it is not vectorized",
+            hint="one argument of @udf says the function takes and returns pandas Series")
+
+    def amounts_and_buckets(t_env, env):
+        amounts = numbers_table(t_env, env, 4_000).select(((col("n") * 37) % 4_000).alias("amount"))
+        return amounts.select(col("amount"), bucket_batch(col("amount")).alias("bucket"))
+
+    result = run_table_answer(exercise, amounts_and_buckets, name=f"exercise-{exercise.replace('.', '-')}",
+                              hint="the function gets a pandas Series and must return one of the same length")
+    wrong = sorted(amount for amount, bucket in result.rows if bucket != _order_bucket(amount))
+    require(exercise, len(result.rows) == 4_000, f"{len(result.rows):,} rows came back for 4,000 amounts",
+            hint="return one bucket per amount, in the same order")
+    check(exercise, not wrong, f"{len(wrong):,} of 4,000 amounts get another bucket than bucket gives them, "
+                               f"e.g. the amount {wrong[0] if wrong else ''}",
+          hint="compare the Series with the same bounds and the same comparisons as bucket does",
+          success="the same bucket for every amount, one call per Arrow batch")
 
 
 def _reason(error: Exception) -> str:

@@ -51,9 +51,6 @@ class UserEvent:
 
 
 _FIELDS = {"user_id": str, "item_id": str, "event_type": str, "timestamp": int, "session_id": str}
-_IDS = ("user_id", "item_id", "session_id")
-# The jobs write ids into text lines whose fields these separate.
-OUTPUT_SEPARATORS = frozenset(",|")
 
 
 # The latest event time the lab accepts: the end of year 9999 (Java's Instant and date formats end
@@ -77,6 +74,8 @@ def parse_event(line: str) -> UserEvent:
 
     Whatever the line holds, the result is an event the job can carry (text that encodes as
     UTF-8, a timestamp the JVM can hold) or a :class:`MalformedEvent`: nothing else is raised.
+    An id may be any such text, commas, quotes and line breaks included: the jobs' outputs quote it
+    (:func:`labkit.pipelines.common.as_line`).
     """
     try:
         data = json.loads(line)
@@ -89,9 +88,6 @@ def parse_event(line: str) -> UserEvent:
             raise MalformedEvent(f"missing-{name}", line)
         value = data[name]
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not _encodable(value)):
-            raise MalformedEvent(f"bad-{name}", line)
-    for name in _IDS:
-        if not _one_field(data[name]):
             raise MalformedEvent(f"bad-{name}", line)
     if data["event_type"] not in EVENT_TYPES:
         raise MalformedEvent("unknown-event_type", line)
@@ -113,12 +109,6 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _one_field(text: str) -> bool:
-    """An id a job can write as one field of one output line: printable (no line breaks or control
-    characters) and free of the outputs' separators."""
-    return text.isprintable() and not OUTPUT_SEPARATORS.intersection(text)
 
 
 def _plain_seq(seq) -> bool:

@@ -9,6 +9,7 @@ from . import jobs, metrics
 from .errors import LabError
 from .job_handle import JobHandle
 from .pipelines import keyed_count as kc
+from .pipelines import vectorized as vz
 from .pipelines.tuning import build_latency_probe, read_latencies
 
 
@@ -52,6 +53,15 @@ def jvm_throughput(name: str, config: dict, *, records: int, keys: int, timeout:
     job = jobs.submit_sql(kc.sql_statements(keys), name=name, config=config, prepare=kc.register_numbers(records))
     rate, wall = metrics.measure_rate(job, "GroupAggregate", records, timeout)
     return {"records_per_s": rate, "wall_s": wall}
+
+
+def python_key_throughput(name: str, config: dict, *, records: int, keys: int, vectorized: bool,
+                          timeout: float = 300) -> float:
+    """Records/s of the count per key in the Table API with its key computed by a Python function,
+    row at a time or vectorized (:mod:`labkit.pipelines.vectorized`); the counting is the JVM's."""
+    job = jobs.submit_sql(vz.statements(), name=name, config=config, prepare=vz.register(records, keys, vectorized))
+    rate, _ = metrics.measure_rate(job, "GroupAggregate", records, timeout)
+    return rate
 
 
 def jvm_rates(configs: dict[str, dict], *, records: int, keys: int, repeats: int = 2, name: str = "jvm") -> pd.Series:

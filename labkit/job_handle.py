@@ -176,9 +176,11 @@ class JobHandle:
         return int(self._vertex(operator)["metrics"]["read-records"])
 
     def _own_failures_since(self, since_ms: float) -> list[dict]:
-        """This job's failures after ``since_ms`` (epoch ms), newest first, that no TaskManager the
-        lab killed (``Cluster.kills``) explains."""
-        kills = [wall * 1000 for wall in getattr(self.cluster, "kills", [])]
+        """This job's failures after ``since_ms`` (epoch ms), newest first, that no process the lab
+        killed (``Cluster.kills``) explains: a kill explains the failures of a job that was running
+        at the time, and those in the minute after it."""
+        started_ms = self.detail()["start-time"]
+        kills = [wall * 1000 for wall in getattr(self.cluster, "kills", []) if wall * 1000 >= started_ms]
         return [failure for failure in self.exceptions()
                 if (failure["timestamp"] or 0) >= since_ms
                 and not any(kill - 1000 <= failure["timestamp"] <= kill + INJECTED_FAULT_WINDOW_S * 1000

@@ -284,8 +284,9 @@ def test_02_2_a_prediction_that_misses_the_one_stale_read_fails_on_the_cluster(h
     script = ttl.keep_alive_script(2_000)
     final, again = sorted({command.at_ms for command in script})[-2:]
     never_stale = {(final, "reader"): "value", (final, "idle"): None, (again, "reader"): "value", (again, "idle"): None}
-    fails("02", "02.2", "your prediction", script=script, final=final, again=again, p={"ttl_ms": 2_000},
-          my_prediction=never_stale)
+    says = fails("02", "02.2", "1 of 4 predictions differ from what the cluster did", script=script, final=final,
+                 again=again, p={"ttl_ms": 2_000}, my_prediction=never_stale)
+    assert "'value'" not in says and "None" not in says  # what the cluster returned stays out of sight
 
 
 @pytest.mark.cluster
@@ -409,7 +410,7 @@ def test_07_3_network_buffers_alone_leave_records_waiting_for_their_bundle(healt
     # the lab's 500 ms bundles, only the network flushed sooner: every run misses, so the check replays three times
     message = fails("07", "07.3", "over 1,000 ms", my_latency_options={"execution.buffer-timeout.interval": "10ms"},
                     stream=clickstream.generate_clickstream(150, malformed_fraction=0.005, seed=1),
-                    p={"latency_rate": 100, "latency_seconds": 8, "warmup_seconds": 3})
+                    p={"latency_rate": 100, "latency_seconds": 5, "warmup_seconds": 2})
     assert "in 3 runs" in message and "python.fn-execution.bundle.time" in message
 
 
@@ -444,3 +445,60 @@ def test_03_5_a_sink_that_writes_twice_or_cannot_be_built_or_a_source_that_never
         healthy_cluster, bounded, guarantee, prefix, says):
     code = KAFKA_HEAD + f"BOUNDED, PREFIX = {bounded}, {prefix}\nGUARANTEE = DeliveryGuarantee.{guarantee}\n"
     fails("03", "03.5", says, code)
+
+
+VECTOR_HEAD = """
+import numpy as np
+import pandas as pd
+from pyflink.table import DataTypes
+from pyflink.table.udf import udf
+"""
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("code, says", [
+    (VECTOR_HEAD + "@udf(result_type=DataTypes.BIGINT())\ndef bucket_batch(amount):\n"
+                   "    return 0 if amount < 10 else 1 if amount < 100 else 2 if amount < 1_000 else 3\n",
+     "called once per record"),
+    (VECTOR_HEAD + "@udf(result_type=DataTypes.BIGINT(), func_type='pandas')\ndef bucket_batch(amount):\n"
+                   "    bounds = [amount <= 10, amount <= 100, amount <= 1_000]\n"
+                   "    return pd.Series(np.select(bounds, [0, 1, 2], default=3))\n",
+     "e.g. the amount 10"),
+], ids=["row at a time", "bounds included"])
+def test_05_3_a_row_at_a_time_function_or_shifted_bounds_fail(healthy_cluster, code, says):
+    message = fails("05", "05.3", says, code)
+    assert "np.select" not in message and "func_type" not in message  # hints point at the idea
+
+
+SAVEPOINT_HEAD = "import time\nimport requests\n"
+SAVEPOINT_THE_TUTORIALS_WAY = SAVEPOINT_HEAD + """
+def take_savepoint(rest_url, job_id, target_directory):
+    request_id = requests.post(f"{rest_url}/jobs/{job_id}/savepoints",
+                               json={"target-directory": target_directory}).json()["request-id"]
+    while True:
+        status = requests.get(f"{rest_url}/jobs/{job_id}/savepoints/{request_id}").json()
+        if status["status"]["id"] == "COMPLETED":
+            return status["operation"].get("location")   # the tutorial never reads failure-cause
+        time.sleep(0.5)
+"""
+SAVEPOINT_WITHOUT_THE_JOB_ID = SAVEPOINT_HEAD + """
+def take_savepoint(rest_url, job_id, target_directory):
+    request_id = requests.post(f"{rest_url}/jobs/{job_id}/savepoints",
+                               json={"target-directory": target_directory}).json()["request-id"]
+    while True:
+        status = requests.get(f"{rest_url}/savepoints/{request_id}").json()   # the tutorial's status URL
+        if status["status"]["id"] == "COMPLETED":
+            if "failure-cause" in status["operation"]:
+                raise RuntimeError("failed")
+            return status["operation"]["location"]
+        time.sleep(0.5)
+"""
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("code, says", [
+    (SAVEPOINT_THE_TUTORIALS_WAY, "returned None instead of raising"),
+    (SAVEPOINT_WITHOUT_THE_JOB_ID, "take_savepoint raised KeyError"),
+], ids=["failure cause not read", "status URL without the job id"])
+def test_03_6_a_savepoint_function_that_misses_a_failure_or_polls_the_wrong_url_fails(healthy_cluster, code, says):
+    fails("03", "03.6", says, code)

@@ -52,7 +52,8 @@ CLAIMS = {
                        "each list carries its event's time (ctx.timestamp(), epoch ms): True",
                        "ms more per event when every update() is written through",
                        "event -> recommendation p99:", "the job runs at",
-                       "recommendations identical to the reference: True, profiles identical: True", "no Kafka here"],
+                       "recommendations identical to the reference: True, profiles identical: True",
+                       "profiles equal to the file path's: True"],
 }
 
 

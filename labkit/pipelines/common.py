@@ -1,9 +1,11 @@
 """What several of the lab's pipelines share, in one home: sources and sinks, the end of input,
-event time and watermarks, state TTL, a running count. Each piece says which chapter introduces it;
-a pipeline module imports these from here, never from another chapter's module.
+output lines that carry text, event time and watermarks, state TTL, a running count. Each piece
+says which chapter introduces it; a pipeline module imports these from here, never from another
+chapter's module.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -97,6 +99,19 @@ def read_lines(path: Path) -> list[str]:
     return lines
 
 
+# --- lines that carry text (chapter 02's TTL probe first; every job whose lines hold ids) ---------
+def as_line(*fields) -> str:
+    """``fields`` as one output line: a JSON array. An id is whatever its producer sent, commas,
+    quotes, line breaks and any script included; JSON quotes each string and escapes every
+    character beyond ASCII, so no field can split its line or run into the next field."""
+    return json.dumps(fields)
+
+
+def read_rows(path: Path) -> list[list]:
+    """The fields of every committed :func:`as_line` line under ``path``, as they were written."""
+    return [json.loads(line) for line in read_lines(path)]
+
+
 # --- event time (chapter 04; chapter 02's sessions use it first) ---------------------------------
 class EventTimestamp(TimestampAssigner):
     """The event's own time (epoch ms) becomes the record's timestamp."""
@@ -152,7 +167,7 @@ def ttl_config(ttl_ms: int, update: str = "OnCreateAndWrite", visibility: str = 
 
 # --- counting (chapter 07's malformed lines, and the replay tests' event counts) -----------------
 class RunningCount(KeyedProcessFunction):
-    """Counts per key and emits ``kind,key,count`` on every record: the newest line per key is its total."""
+    """Counts per key and emits ``[kind, key, count]`` on every record: the newest line per key is its total."""
 
     def __init__(self, kind: str):
         self.kind = kind
@@ -163,4 +178,4 @@ class RunningCount(KeyedProcessFunction):
     def process_element(self, value, ctx):
         count = (self.count.value() or 0) + 1
         self.count.update(count)
-        yield f"{self.kind},{ctx.get_current_key()},{count}"
+        yield as_line(self.kind, ctx.get_current_key(), count)

@@ -1,7 +1,7 @@
 """Replayed user events counted by type, malformed lines counted by reason.
 
 events dir (FileSource, monitored) -> ParseEvents -> count per event_type ─┐
-                                         └ side output: count per reason ──┴> "kind,key,count" files
+                                         └ side output: count per reason ──┴> [kind, key, count] lines
 
 Counts are emitted on every update, so the newest line per key is its running total.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pyflink.common import Types
 
-from .common import RunningCount, read_lines, text_sink
+from .common import RunningCount, read_rows, text_sink
 from .events import parsed_events
 
 
@@ -27,7 +27,6 @@ def build(env, *, events_dir: Path, output: Path, monitor_seconds: float | None 
 def read_totals(output: Path) -> dict[str, dict[str, int]]:
     """{"type": {event_type: count}, "malformed": {reason: count}} from the newest lines."""
     totals: dict[str, dict[str, int]] = {"type": {}, "malformed": {}}
-    for line in read_lines(output):
-        kind, key, count = line.split(",")
-        totals[kind][key] = max(totals[kind].get(key, 0), int(count))
+    for kind, key, count in read_rows(output):
+        totals[kind][key] = max(totals[kind].get(key, 0), count)
     return totals

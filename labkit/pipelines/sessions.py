@@ -1,7 +1,7 @@
 """Chapter 04: the tutorial's session-timeout state manager, as it was meant and done right.
 
 events file -> parse -> [throttle] -> timestamps/watermarks -> key_by(user) -> session function
--> "session,<user>,<first event ms>,<last event ms>,<events>"
+-> ["session", user, first event ms, last event ms, events] lines
 
 The tutorial registers one event-time timer when a session starts and ends the session when it
 fires: a user who keeps clicking is logged out ``timeout`` after the first click.
@@ -17,7 +17,7 @@ from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
 from ..data import START_MS, UserEvent, item_category
-from .common import keep_watermarks_fresh, read_lines, text_sink, watermarks
+from .common import as_line, keep_watermarks_fresh, read_rows, text_sink, watermarks
 from .events import parsed_events
 
 
@@ -42,7 +42,7 @@ class TutorialSessionTimeout(KeyedProcessFunction):
     def on_timer(self, timestamp, ctx):
         first, last, events = self.session.value()
         self.session.clear()
-        yield f"session,{ctx.get_current_key()},{first},{last},{events}"
+        yield as_line("session", ctx.get_current_key(), first, last, events)
 
 
 class SessionTimeout(KeyedProcessFunction):
@@ -75,7 +75,7 @@ class SessionTimeout(KeyedProcessFunction):
         first, last, events = self.session.value()
         self.session.clear()
         self.deadline.clear()
-        yield f"session,{ctx.get_current_key()},{first},{last},{events}"
+        yield as_line("session", ctx.get_current_key(), first, last, events)
 
 
 def build(env, *, events_file: Path, output: Path, timeout_ms: int, function=SessionTimeout,
@@ -95,8 +95,7 @@ def build(env, *, events_file: Path, output: Path, timeout_ms: int, function=Ses
 
 def read_sessions(output: Path) -> set[tuple[str, int, int, int]]:
     """{(user, first ms, last ms, events)}"""
-    return {(user, int(first), int(last), int(events))
-            for _, user, first, last, events in (line.split(",") for line in read_lines(output))}
+    return {(user, first, last, events) for _, user, first, last, events in read_rows(output)}
 
 
 def busy_and_idle_users(minutes: int = 5, clock_every_ms: int = 200) -> list[UserEvent]:

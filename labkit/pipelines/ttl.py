@@ -24,7 +24,7 @@ from pyflink.common import Configuration, Types
 from pyflink.datastream import KeyedProcessFunction
 from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
-from .common import read_lines, sequence_source, text_sink
+from .common import as_line, read_rows, sequence_source, text_sink
 from .events import parsed_events
 
 # Python options that make TTL observable from a Python function (see the module docstring).
@@ -62,7 +62,7 @@ def keep_alive_script(ttl_ms: int, step_ms: int = 250) -> list[Command]:
 
 class TtlProbe(KeyedProcessFunction):
     """Executes the script's commands against one TTL'd ValueState per key and reports each read:
-    ``read|<at ms>|<key>|<value or None>``."""
+    ``["read", at ms, key, value or null]``."""
 
     def __init__(self, ttl: StateTtlConfig):
         self.ttl = ttl
@@ -75,7 +75,7 @@ class TtlProbe(KeyedProcessFunction):
         if action == "write":
             self.value.update(f"written at {at_ms} ms")
         elif action == "read":
-            yield f"read|{at_ms}|{ctx.get_current_key()}|{self.value.value()}"
+            yield as_line("read", at_ms, ctx.get_current_key(), self.value.value())
 
 
 def build_probe(env, *, script: list[Command], ttl: StateTtlConfig, output: Path, step_ms: int = 250,
@@ -105,11 +105,7 @@ def build_probe(env, *, script: list[Command], ttl: StateTtlConfig, output: Path
 
 def read_probe(output: Path) -> dict[tuple[int, str], str | None]:
     """``{(at ms, key): value read, None if nothing}``"""
-    reads = {}
-    for line in read_lines(output):
-        _, at_ms, key, value = line.split("|", 3)
-        reads[(int(at_ms), key)] = None if value == "None" else value
-    return reads
+    return {(at_ms, key): value for _, at_ms, key, value in read_rows(output)}
 
 
 # --- cleanup: most users fall silent --------------------------------------------------------
@@ -159,7 +155,7 @@ class TtlSession(KeyedProcessFunction):
         if session is None:
             session = f"session_{ctx.timestamp()}"
             self.session.update(session)
-            yield f"new|{event.user_id}|{session}"
+            yield as_line("new", event.user_id, session)
 
 
 def build_sessions(env, *, events_file: Path, output: Path, ttl: StateTtlConfig, watermark_strategy=None) -> None:
@@ -176,5 +172,5 @@ def build_sessions(env, *, events_file: Path, output: Path, ttl: StateTtlConfig,
 
 def read_new_sessions(output: Path) -> dict[str, str]:
     """``{user: session id}`` of the sessions opened."""
-    return dict(line.split("|")[1:] for line in read_lines(output))
+    return {user: session for _, user, session in read_rows(output)}
 

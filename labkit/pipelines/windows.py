@@ -3,8 +3,8 @@
 events file -> parse (malformed lines to a side output) -> [throttle] -> for each bound:
   timestamps + bounded-out-of-orderness watermarks -> key_by(user) -> one window per kind
   (AggregateFunction counts incrementally, ProcessWindowFunction adds key and window)
-  -> "window,<branch>,<user>,<start>,<end>,<events>,<purchases>,<fired_ms>"
-  -> late side output: "late,<branch>,<user>,<timestamp>"
+  -> ["window", branch, user, start, end, events, purchases, fired_ms] lines
+  -> late side output: ["late", branch, user, timestamp] lines
 
 A branch is ``<kind>@<bound in s>``: several bounds run side by side in one job, on the same
 records at the same moment, so their late counts and result latencies compare in one run.
@@ -31,7 +31,7 @@ from pyflink.datastream.window import EventTimeSessionWindows, SlidingEventTimeW
 from ..data import UserEvent
 from ..data import out_of_order_stream as out_of_order_stream  # chapter 04 draws its stream from here
 from ..errors import LabError
-from .common import keep_watermarks_fresh, read_lines, text_sink, watermarks
+from .common import as_line, keep_watermarks_fresh, read_rows, text_sink, watermarks
 from .events import parsed_events
 
 MINUTE = 60_000
@@ -89,8 +89,8 @@ class LabelWindow(ProcessWindowFunction):
     def process(self, key, context, elements):
         events, purchases = self.counts(elements)
         window = context.window()
-        yield (f"window,{self.branch},{key},{window.start},{window.end},{events},{purchases},"
-               f"{context.current_processing_time()}")
+        yield as_line("window", self.branch, key, window.start, window.end, events, purchases,
+                      context.current_processing_time())
 
 
 class CountSession(LabelWindow):
@@ -113,7 +113,7 @@ class LabelAllWindow(ProcessAllWindowFunction):
         events, purchases = next(iter(elements))
         window = context.window()
         fired_ms = time.time_ns() // 10**6
-        yield f"window,{self.branch},{EVERYONE},{window.start},{window.end},{events},{purchases},{fired_ms}"
+        yield as_line("window", self.branch, EVERYONE, window.start, window.end, events, purchases, fired_ms)
 
 
 def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tuple(KINDS),
@@ -130,7 +130,7 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
         raise LabError(f"unknown window kind(s) {sorted(unknown)}", hint=f"choose from {sorted(KINDS)}")
     keep_watermarks_fresh(env, rate)
     events, malformed = parsed_events(env, events_file, monitor_seconds, source_parallelism, rate)
-    outputs = [malformed.map(lambda bad: f"malformed,{bad[0]}", output_type=Types.STRING()).name("malformed")]
+    outputs = [malformed.map(lambda bad: as_line("malformed", bad[0]), output_type=Types.STRING()).name("malformed")]
     for bound in bounds_ms:
         timed = events.assign_timestamps_and_watermarks(watermarks(bound, idleness_ms)) \
             .name(f"watermarks@{bound / 1000:g}s")
@@ -152,7 +152,7 @@ def build(env, *, events_file: Path, output: Path, bounds_ms=(60_000,), kinds=tu
                 windowed = windowed.aggregate(CountActivity(), LabelWindow(branch),
                                               output_type=Types.STRING()).name(branch)
             late = windowed.get_side_output(late_tag) \
-                .map(lambda e, b=branch: f"late,{b},{e.user_id},{e.timestamp}", output_type=Types.STRING())
+                .map(lambda e, b=branch: as_line("late", b, e.user_id, e.timestamp), output_type=Types.STRING())
             outputs += [windowed, late]
     outputs[0].union(*outputs[1:]).sink_to(text_sink(output)).name("results")
 
@@ -173,19 +173,18 @@ class WindowResults:
 
 def read_results(output: Path) -> WindowResults:
     results = WindowResults()
-    for line in read_lines(output):
-        kind, rest = line.split(",", 1)
+    for kind, *fields in read_rows(output):
         if kind == "window":
-            branch, user, start, _end, events, purchases, fired = rest.split(",")
-            key = (branch, user, int(start))
+            branch, user, start, _end, events, purchases, fired = fields
+            key = (branch, user, start)
             # a late record makes its window fire again, with counts that only grow
-            results.windows[key] = max(results.windows.get(key, (0, 0)), (int(events), int(purchases)))
-            results.fired_ms[key] = min(results.fired_ms.get(key, int(fired)), int(fired))
+            results.windows[key] = max(results.windows.get(key, (0, 0)), (events, purchases))
+            results.fired_ms[key] = min(results.fired_ms.get(key, fired), fired)
             results.firings[key] += 1
         elif kind == "late":
-            results.late[rest.split(",")[0]] += 1
+            results.late[fields[0]] += 1
         else:
-            results.malformed[rest] += 1
+            results.malformed[fields[0]] += 1
     return results
 
 

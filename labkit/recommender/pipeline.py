@@ -7,7 +7,7 @@
              (its TTL's visibility keeps PyFlink's writes in the worker until the bundle ends: see UpdateProfile)
         -> key by item: Recommend (the item's co-occurrence row in ValueState)
              adds pairs to rows; answers a request with the top-K of that item's row
-        -> "seq|user|item|event_ms|emitted_ms|rec1 rec2 ..." lines          (recs/)
+        -> [seq, user, item, event_ms, emitted_ms, [rec1, rec2, ...]] lines (recs/)
     side outputs: (reason, line) of malformed lines -> counts per reason   (malformed/)
                   each user's profile after each event, when asked          (profiles/)
 
@@ -16,7 +16,6 @@ at parallelism 1 the job does exactly what :class:`labkit.recommender.model.Reco
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from ..data import parse_event
 from ..errors import LabError, MalformedEvent
-from ..pipelines.common import RunningCount, cap_python_bundles, read_lines, text_sink, ttl_config, watermarks
+from ..pipelines.common import RunningCount, as_line, cap_python_bundles, read_rows, text_sink, ttl_config, watermarks
 from ..pipelines.events import line_source, parse
 from .model import EVENT_WEIGHTS, Profile, RecConfig, Recommendation, add_pairs, rank
 
@@ -69,7 +68,7 @@ class UpdateProfile(KeyedProcessFunction):
         yield "ask", event.item_id, tuple(partners), weight, event.user_id, ctx.timestamp(), seq, \
             tuple(profile.seen), profile.shares()
         if self.emit_profiles:
-            yield PROFILES, f"{event.user_id}|{seq}|{json.dumps(profile.as_dict(), sort_keys=True)}"
+            yield PROFILES, as_line(event.user_id, seq, profile.as_dict())
 
 
 class Recommend(KeyedProcessFunction):
@@ -93,7 +92,7 @@ class Recommend(KeyedProcessFunction):
             add_pairs(row, partners, weight, self.config)
             self.row.update(row)
         items = rank(row, item, seen, shares, self.config)
-        yield f"{seq}|{user}|{item}|{event_ms}|{int(time.time() * 1000)}|{' '.join(items)}"
+        yield as_line(seq, user, item, event_ms, int(time.time() * 1000), items)
 
 
 def build(env, *, lines, output: Path, rec_config: RecConfig = RecConfig(), checks=(), ttl_ms: int = 7 * DAY_MS,
@@ -206,7 +205,7 @@ class SeedStyleMatrix(KeyedProcessFunction):
         self.matrix.put(f"{event.user_id}:{event.item_id}", EVENT_WEIGHTS[event.event_type])
         visible = list(self.matrix.keys())
         others = sum(1 for key in visible if not key.startswith(event.user_id + ":"))
-        yield f"{event.user_id}|{len(visible)}|{others}"
+        yield as_line(event.user_id, len(visible), others)
 
 
 def build_seed_matrix(env, *, events: Path, output: Path) -> None:
@@ -218,43 +217,35 @@ def build_seed_matrix(env, *, events: Path, output: Path) -> None:
 
 def read_seed_matrix(output: Path) -> dict:
     """Entries the seed's function could see: at most, and at most of other users'."""
-    rows = [line.split("|") for line in read_lines(Path(output))]
-    return {"events": len(rows), "most entries visible": max((int(r[1]) for r in rows), default=0),
-            "most entries of other users visible": max((int(r[2]) for r in rows), default=0)}
+    rows = read_rows(Path(output))
+    return {"events": len(rows), "most entries visible": max((r[1] for r in rows), default=0),
+            "most entries of other users visible": max((r[2] for r in rows), default=0)}
 
 
 def read_recommendations(output: Path) -> list[Recommendation]:
-    recs = []
-    for line in read_lines(Path(output) / "recs"):
-        seq, user, item, event_ms, _, items = line.split("|")
-        recs.append(Recommendation(user, item, int(event_ms), int(seq), tuple(items.split())))
+    recs = [Recommendation(user, item, event_ms, seq, tuple(items))
+            for seq, user, item, event_ms, _, items in read_rows(Path(output) / "recs")]
     return sorted(recs, key=lambda r: r.seq)
 
 
 def read_emitted_ms(output: Path) -> dict[int, int]:
     """When each recommendation left the job (wall clock, ms), by the ``seq`` of its event."""
-    emitted = {}
-    for line in read_lines(Path(output) / "recs"):
-        seq, _, _, _, emitted_ms, _ = line.split("|", 5)
-        emitted[int(seq)] = int(emitted_ms)
-    return emitted
+    return {seq: emitted_ms for seq, _, _, _, emitted_ms, _ in read_rows(Path(output) / "recs")}
 
 
 def read_malformed(output: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for line in read_lines(Path(output) / "malformed"):
-        _, reason, count = line.rsplit(",", 2)
-        counts[reason] = max(counts.get(reason, 0), int(count))
+    for _, reason, count in read_rows(Path(output) / "malformed"):
+        counts[reason] = max(counts.get(reason, 0), count)
     return counts
 
 
 def read_profiles(output: Path) -> dict[str, dict]:
     """Each user's profile after the user's newest event."""
     newest: dict[str, tuple[int, dict]] = {}
-    for line in read_lines(Path(output) / "profiles"):
-        user, seq, profile = line.split("|", 2)
-        if user not in newest or int(seq) > newest[user][0]:
-            newest[user] = (int(seq), json.loads(profile))
+    for user, seq, profile in read_rows(Path(output) / "profiles"):
+        if user not in newest or seq > newest[user][0]:
+            newest[user] = (seq, profile)
     return {user: profile for user, (_, profile) in newest.items()}
 
 
