@@ -530,7 +530,7 @@ class LocalCluster(Cluster):
     def _connector_jars() -> list[Path]:
         """The Kafka connector, when `labkit jars` has resolved it: on the cluster's class path, the
         jobs need not ship it (chapter 07's Kafka sections and the Kafka tests)."""
-        return jars.require(jars.CONNECTOR) if not jars.problems(jars.CONNECTOR) else []
+        return jars.verified(jars.CONNECTOR)
 
     def _check_ports_free(self) -> None:
         for port, what in ((self.settings.rest_port, "REST/Web UI"), (self.settings.rpc_port, "JobManager RPC")):

@@ -89,6 +89,11 @@ def require(jar_set: JarSet) -> list[Path]:
     return sorted(folder(jar_set).glob("*.jar"))
 
 
+def verified(jar_set: JarSet) -> list[Path]:
+    """The jars of ``jar_set`` if they are ready to use, else none (for what works without them)."""
+    return [] if problems(jar_set) else sorted(folder(jar_set).glob("*.jar"))
+
+
 def _pom(jar_set: JarSet) -> str:
     exclusions = "" if jar_set.transitive else (
         "<exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>")

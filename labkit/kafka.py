@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -19,12 +18,10 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
-
 from . import jars
 from .distribution import find_java
 from .errors import KafkaDown, KafkaNotReady, LabError, PortBusy
-from .processes import LAB_MARKER, port_owner, tail
+from .processes import BROKER_MAIN_CLASS, LAB_MARKER, lab_processes, port_owner, tail
 from .progress import Polling, Waiting
 from .rest import NO_WATERMARK
 from .settings import LOOPBACK, LabSettings
@@ -33,7 +30,6 @@ BASE_KAFKA_PORT = 9092
 # The controller's own listener, far from every other base port so that labs at small offsets
 # never take each other's.
 BASE_CONTROLLER_PORT = 29093
-BROKER_MAIN_CLASS = "kafka.Kafka"
 
 
 class KafkaBroker:
@@ -58,14 +54,7 @@ class KafkaBroker:
 
     # --- the process ---------------------------------------------------------------------
     def pid(self) -> int | None:
-        marker = str(self.settings.lab_dir)
-        for proc in psutil.process_iter(["pid", "cmdline"]):
-            try:
-                if BROKER_MAIN_CLASS in (proc.info["cmdline"] or []) and proc.environ().get(LAB_MARKER) == marker:
-                    return proc.pid
-            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
-        return None
+        return next((p.pid for p in lab_processes(self.settings.lab_dir) if p.role == "kafka-broker"), None)
 
     def is_up(self) -> bool:
         host, port = self.bootstrap_servers.split(",")[0].rsplit(":", 1)
@@ -90,20 +79,6 @@ class KafkaBroker:
             self._start()
         self._wait_ready(timeout)
         return self
-
-    def down(self, timeout: float = 15) -> int | None:
-        """Stop the broker (a clean shutdown, then SIGKILL); returns its pid if one ran."""
-        pid = self.pid()
-        if pid is None:
-            return None
-        proc = psutil.Process(pid)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        return pid
 
     def _start(self) -> None:
         classpath = os.pathsep.join(str(jar) for jar in jars.require(jars.BROKER))
@@ -135,7 +110,7 @@ class KafkaBroker:
     def _wait_ready(self, timeout: float) -> None:
         with Waiting("the Kafka broker to answer", at_most=timeout, headless=self.settings.headless) as wait:
             while not self.is_up():
-                if not self.settings.kafka_bootstrap and self.pid() is None:
+                if self.pid() is None:
                     raise KafkaNotReady("the Kafka broker exited during start-up; the end of its log:\n"
                                         + _tail(self.log_file) + _tail(self.settings.log_dir / "kafka-broker.out"))
                 if wait.expired:
@@ -227,9 +202,10 @@ def load_connector_in_client() -> None:
     """Kafka's source and sink are built in this process's JVM (PyFlink's gateway), which starts
     with the wheel's jars only: the connector the lab's cluster has in lib/ is loaded here too, so
     a job can use it without shipping it (``pipeline.jars``) a second time."""
-    if not jars.problems(jars.CONNECTOR):
+    connector = jars.verified(jars.CONNECTOR)
+    if connector:
         from pyflink.util.java_utils import add_jars_to_context_class_loader
-        add_jars_to_context_class_loader([jar.as_uri() for jar in jars.require(jars.CONNECTOR)])
+        add_jars_to_context_class_loader([jar.as_uri() for jar in connector])
 
 
 def publish(bootstrap_servers: str, topic: str, lines, key_and_time=None) -> int:

@@ -17,6 +17,7 @@ import psutil
 from .settings import LOOPBACK
 
 LAB_MARKER = "LABKIT_LAB_DIR"
+BROKER_MAIN_CLASS = "kafka.Kafka"  # the Kafka broker's entry point, as on its command line
 RESOURCE_ID = "taskmanager.resource-id"
 
 
@@ -56,7 +57,7 @@ def role_of(cmdline: list[str], parent_cmdline: list[str] = ()) -> str:
         return "jobmanager"
     if "TaskManagerRunner" in joined:
         return "taskmanager"
-    if "kafka.Kafka" in cmdline:
+    if BROKER_MAIN_CLASS in cmdline:
         return "kafka-broker"
     if "python" in (cmdline[0] if cmdline else "") or "beam_boot" in joined or "pyflink" in joined:
         return "python-worker"
