@@ -15,7 +15,9 @@ What it measures (the issue's targets in brackets):
                        and the same count with its key computed by a vectorized (pandas) Python function
   latency              creation-to-count p50/p99 of a paced keyed job (lab defaults, tuned process mode)
   checkpoints          end-to-end checkpoint duration of the chapter pipelines at
-                       the lab's defaults, paced as the chapters run them            [<= 1 s]
+                       the lab's defaults, paced as the chapters run them            [<= 1 s];
+                       what the tutorial's "checkpoint every 100 ms for latency" costs: the count per
+                       key flat out with a checkpoint every 100 ms against every 10 s
   memory               peak RSS of the lab (JobManager, TaskManager, Python workers,
                        this client) during the lab-default runs                     [<= 3 GB]
   sampling overhead    CPU of labkit's 1 Hz metric sampling (client + JobManager),
@@ -62,12 +64,12 @@ SIZES = {
     # tiny: make test runs it to prove the runner, not to meet the targets: inputs just large enough
     # that every row gets a value
     "tiny": dict(start_runs=1, records=10_000, default_records=1_500, sql_records=200_000, keys=100, latency_rate=1_000,
-                 latency_records=3_000, checkpoint_seconds=4, overhead_seconds=2,
+                 latency_records=3_000, checkpoint_seconds=4, overhead_seconds=2, interval_seconds=3,
                  rec_users=60, rec_rate=500, rec_seconds=4, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
     "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000,
                  latency_rate=2_000, latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
-                 rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8, warm_start=True,
-                 cluster_starts=3),
+                 interval_seconds=20, rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8,
+                 warm_start=True, cluster_starts=3),
 }
 TARGETS = {  # name: (bound, "min" or "max")
     "cluster start to ready (s)": (8.0, "max"),
@@ -234,6 +236,20 @@ class Bench:
                         statistics.median(durations) if len(durations) else float("nan"), "s",
                         checkpoints=len(done), p90_s=float(durations.quantile(0.9)) if len(durations) else None,
                         seconds_running=round(time.monotonic() - started))
+
+        self.checkpoint_interval_cost()
+
+    def checkpoint_interval_cost(self):
+        """The count per key flat out at the lab's defaults, unbounded, with a checkpoint every
+        100 ms and every 10 s: what checkpointing ten times a second takes from throughput."""
+        rates = {interval: experiments.sustained_python_rate(
+                     f"bench-checkpoint-every-{interval}", lk.job_config(checkpoint_interval=interval),
+                     keys=self.p["keys"], seconds=self.p["interval_seconds"])
+                 for interval in ("100ms", "10s")}
+        for interval, rate in rates.items():
+            self.record("checkpoints", f"count per key, checkpoint every {interval}, records/s", rate, "records/s")
+        self.record("checkpoints", "checkpoint every 100 ms / every 10 s, throughput", rates["100ms"] / rates["10s"],
+                    "ratio")
 
     def sampling_overhead(self, cluster, job):
         """CPU of the client and the JobManager over the same seconds with and without sampling."""

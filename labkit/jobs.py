@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import shlex
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -218,21 +219,35 @@ def collect_table(build: Callable, *, name: str, config: dict | None = None, clu
         return TableRun([tuple(row) for row in results], plan)
 
 
+def flink_run_command(script: str | Path, *args: str, config: dict | None = None, cluster=None,
+                      detached: bool = False) -> str:
+    """The ``flink run -py`` command line that submits ``script`` to the lab's cluster: what a
+    learner types in a terminal (the ``flink`` of the apache-flink wheel, the lab's Python for the
+    client and the workers, the cluster's REST address), after the Java it needs."""
+    argv = _flink_run_argv(script, *args, config=config, cluster=cluster, detached=detached)
+    return f"JAVA_HOME={shlex.quote(str(find_java().home))} {shlex.join(argv)}"
+
+
+def _flink_run_argv(script, *args: str, config: dict | None, cluster, detached: bool) -> list[str]:
+    cluster = cluster or current()
+    host, port = _host_port(cluster.url)
+    dynamic = {"rest.address": host, "rest.port": port, **(config or {})}
+    return ["bash", str(flink_distribution().bin / "flink"), "run", *(["-d"] if detached else []),
+            "-pyclientexec", lab_python(), "-pyexec", lab_python(),
+            *[f"-D{k}={_flink_value(v)}" for k, v in dynamic.items()], "-py", str(script), *args]
+
+
 def run_script(script: str | Path, *args: str, config: dict | None = None, cluster=None,
                timeout: float = 120) -> JobHandle:
-    """Submit a standalone PyFlink script with ``flink run -d -py`` (detached).
+    """Submit a standalone PyFlink script with ``flink run -d -py`` (detached): the command of
+    :func:`flink_run_command`.
 
     The script must build its job under ``if __name__ == "__main__":`` (the Python workers
     import it again). Slower than :func:`submit` (a client JVM starts), but it is how jobs are
     deployed outside a notebook.
     """
     cluster = cluster or current()
-    dist = flink_distribution()
-    host, port = _host_port(cluster.url)
-    dynamic = {"rest.address": host, "rest.port": port, **(config or {})}
-    cmd = ["bash", str(dist.bin / "flink"), "run", "-d", "-pyclientexec", lab_python(),
-           "-pyexec", lab_python(), *[f"-D{k}={_flink_value(v)}" for k, v in dynamic.items()],
-           "-py", str(script), *args]
+    cmd = _flink_run_argv(script, *args, config=config, cluster=cluster, detached=True)
     env = {**os.environ, "JAVA_HOME": str(find_java().home)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     match = re.search(r"JobID ([0-9a-f]{32})", done.stdout + done.stderr)

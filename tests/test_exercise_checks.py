@@ -20,7 +20,8 @@ def run_check(chapter: str, exercise: str, code: str = "", namespace: dict | Non
     notebook's do. ``namespace``, if given, is the one used (to clean
     up after the check what the code started)."""
     notebook = nbformat.read(find_chapter(chapter), as_version=4)
-    sources = [c.source for c in notebook.cells if c.cell_type == "code"]
+    # a cell magic's body (%%writefile: a script for flink run) is not the notebook's Python
+    sources = [c.source for c in notebook.cells if c.cell_type == "code" and not c.source.startswith("%%")]
     imports = [ast.unparse(statement) for source in sources for statement in ast.parse(source).body
                if isinstance(statement, (ast.Import, ast.ImportFrom))]
     pipelines = [source for source in sources if module_of_cell(source)]
@@ -143,7 +144,12 @@ def test_05_2_options_other_than_the_bundle_fail_before_any_job():
 def test_07_2_changing_more_than_the_two_knobs_fails_before_any_job():
     from labkit.recommender.model import RecConfig
     fails("07", "07.2", "change only half_life_hours and profile_weight",
-          my_config=RecConfig(half_life_hours=1, profile_weight=8.0, top_k=20))
+          tune_profile=lambda events, split_ms: RecConfig(half_life_hours=1, profile_weight=8.0, top_k=20))
+
+
+def test_07_2_the_default_configuration_does_not_beat_itself_and_fails_before_any_job():
+    from labkit.recommender.model import RecConfig
+    fails("07", "07.2", "not 3 % above the default's", tune_profile=lambda events, split_ms: RecConfig())
 
 
 def _stage_frame(backpressured: dict[str, float]) -> pd.DataFrame:
@@ -166,16 +172,16 @@ def test_06_3_the_rule_passes_on_the_mystery_job():
 
 
 def test_01_3_outside_the_budget_fails_before_any_job():
-    fails("01", "01.3", "outside the budget", my_batch_size=30, my_flush_ms=2000)
-    fails("01", "01.3", "outside the budget", my_batch_size=50, my_flush_ms=5000)
+    fails("01", "01.3", "outside the budget", choose_batching=lambda rate, keys, max_wait_ms: (30, max_wait_ms))
+    fails("01", "01.3", "outside the budget", choose_batching=lambda rate, keys, max_wait_ms: (50, 5000))
 
 
 @pytest.mark.cluster
-def test_01_3_batches_that_fill_slower_than_the_timer_fail_on_the_cluster(healthy_cluster):
-    # 100 values at 75 a second take 1.3 s: the 1-second timer flushes every batch
-    message = fails("01", "01.3", "flushed by the timer", my_batch_size=100, my_flush_ms=1000,
-                    p={"batch_records": 6_000})
-    assert "n / 75 seconds" in message
+def test_01_3_the_sections_numbers_for_every_workload_fail_where_keys_fill_slower(healthy_cluster):
+    """The answer that fits the chapter's workload only: 50 values take a key of the check's
+    workload 2.5 s, so the 2-second timer sends every batch before it is full."""
+    fails("01", "01.3", "batches left by the timer, not full",
+          choose_batching=lambda rate, keys, max_wait_ms: (50, 2000))
 
 
 COUNT_NOT_SUM = """
@@ -231,40 +237,27 @@ def test_03_4_wrong_checkpoint_calls_fail_with_what_to_change(healthy_cluster, a
 
 LIST_HEAD = ("from pyflink.common import Types\nfrom pyflink.datastream import KeyedProcessFunction\n"
              "from pyflink.datastream.state import ListStateDescriptor\n")
-KEEPS_EVERYTHING = LIST_HEAD + """
+DICT_ON_SELF = LIST_HEAD + """
 class LastThree(KeyedProcessFunction):
     def open(self, runtime_context):
-        self.last = runtime_context.get_list_state(ListStateDescriptor("last-three", Types.LONG()))
+        self.last = {}
 
     def process_element(self, value, ctx):
-        if not list(self.last.get() or []):
+        key = ctx.get_current_key()
+        if key not in self.last:
             ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
-        self.last.add(value)
+        self.last[key] = (self.last.get(key, []) + [value])[-3:]
 
     def on_timer(self, timestamp, ctx):
-        yield f"{ctx.get_current_key()},{' '.join(map(str, self.last.get()))}"
-"""
-FIELD_NOT_STATE = LIST_HEAD + """
-class LastThree(KeyedProcessFunction):
-    def open(self, runtime_context):
-        self.last = []
-
-    def process_element(self, value, ctx):
-        if not self.last:
-            ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
-        self.last = (self.last + [value])[-3:]
-        ctx.timer_service().register_event_time_timer(kc.END_OF_TIME)
-
-    def on_timer(self, timestamp, ctx):
-        yield f"{ctx.get_current_key()},{' '.join(map(str, self.last))}"
+        yield f"{ctx.get_current_key()},{' '.join(map(str, self.last.get(ctx.get_current_key(), [])))}"
 """
 
 
 @pytest.mark.cluster
-@pytest.mark.parametrize("code", [KEEPS_EVERYTHING, FIELD_NOT_STATE],
-                         ids=["appends without trimming", "a field, not state"])
-def test_01_4_a_list_that_grows_or_lives_on_self_is_not_each_keys_last_three(healthy_cluster, code):
-    fails("01", "01.4", "each key's last three values", code)
+def test_01_4_a_dict_on_self_keyed_by_the_current_key_loses_what_the_killed_taskmanager_held(healthy_cluster):
+    """Without the TaskManager the check kills, a dict on self keyed by ``get_current_key()`` would
+    pass: the kill is what only keyed state survives."""
+    fails("01", "01.4", "name other values than their last three", DICT_ON_SELF)
 
 
 @pytest.mark.cluster
@@ -411,7 +404,7 @@ def test_07_3_network_buffers_alone_leave_records_waiting_for_their_bundle(healt
     message = fails("07", "07.3", "over 1,000 ms", my_latency_options={"execution.buffer-timeout.interval": "10ms"},
                     stream=clickstream.generate_clickstream(150, malformed_fraction=0.005, seed=1),
                     p={"latency_rate": 100, "latency_seconds": 5, "warmup_seconds": 2})
-    assert "in 3 runs" in message and "python.fn-execution.bundle.time" in message
+    assert "in 3 runs" in message and "Python bundle to close" in message
 
 
 KAFKA_HEAD = """
@@ -502,3 +495,88 @@ def take_savepoint(rest_url, job_id, target_directory):
 ], ids=["failure cause not read", "status URL without the job id"])
 def test_03_6_a_savepoint_function_that_misses_a_failure_or_polls_the_wrong_url_fails(healthy_cluster, code, says):
     fails("03", "03.6", says, code)
+
+
+WEIGHTED_HEAD = """
+from pyflink.datastream import KeyedBroadcastProcessFunction
+WEIGHTS = MapStateDescriptor("weights", Types.LONG(), Types.LONG())
+
+
+class WeightedTotal(KeyedBroadcastProcessFunction):
+    def __init__(self, classes):
+        self.classes = classes
+
+    def open(self, runtime_context):
+        self.total = runtime_context.get_state(ValueStateDescriptor("total", Types.LONG()))
+
+    def process_broadcast_element(self, rule, ctx):
+        ctx.get_broadcast_state(WEIGHTS).put(rule[0], rule[1])
+"""
+RUNNING_TOTAL = WEIGHTED_HEAD + """
+    def process_element(self, value, ctx):
+        self.total.update((self.total.value() or 0) + value)
+        weight = ctx.get_broadcast_state(WEIGHTS).get(ctx.get_current_key() % self.classes)
+        yield as_line(ctx.get_current_key(), (weight or 0) * self.total.value())
+"""
+WEIGHTED_JOB = """
+
+def weighted_totals(env, *, records, keys, weights, output):
+    rules = env.from_collection(weights, type_info=Types.TUPLE([Types.LONG(), Types.LONG()])).broadcast(WEIGHTS)
+    sequence_source(env, records).key_by(lambda n: n % keys, key_type=Types.LONG()).connect(rules) \\
+        .process(WeightedTotal(len(weights)), output_type=Types.STRING()).sink_to(text_sink(output))
+"""
+
+
+@pytest.mark.cluster
+def test_01_5_a_total_written_on_every_record_fails_on_the_cluster(healthy_cluster):
+    """Applying the rule as each record passes writes a line per record (and reads rules that may
+    not have arrived yet); the total is known when the input ends."""
+    fails("01", "01.5", "expected one per key", RUNNING_TOTAL + WEIGHTED_JOB)
+
+
+def _solution(chapter: str, exercise: str) -> str:
+    """The chapter's solution cell of ``exercise``, as the learner would have written it."""
+    notebook = nbformat.read(find_chapter(chapter), as_version=4)
+    return next(c.source for c in notebook.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source
+                and f"Exercise {exercise}" in _heading_before(notebook, c))
+
+
+def _heading_before(notebook, cell) -> str:
+    index = notebook.cells.index(cell)
+    return next(c.source for c in reversed(notebook.cells[:index]) if "### Exercise" in c.source)
+
+
+@pytest.mark.cluster
+def test_04_4_windows_without_allowed_lateness_send_the_stragglers_to_the_late_output(healthy_cluster):
+    code = _solution("04", "04.4").replace(".allowed_lateness(3 * 60_000)", "")
+    assert "allowed_lateness" not in code
+    fails("04", "04.4", "too many: records that come back within the allowed lateness", code)
+
+
+@pytest.mark.cluster
+def test_07_4_a_map_state_without_ttl_keeps_the_returning_users_old_interest(healthy_cluster):
+    solution = _solution("07", "07.4")
+    ttl = solution[solution.index("        descriptor.enable_time_to_live("):solution.index("        self.interests =")]
+    fails("07", "07.4", "the returning user's old interest survived a pause longer than the TTL",
+          solution.replace(ttl, ""))
+
+
+def _script(tmp_path, replace: tuple[str, str] = ("", "")):
+    notebook = nbformat.read(find_chapter("00"), as_version=4)
+    body = next(c.source for c in notebook.cells if c.source.startswith("%%writefile")).split("\n", 1)[1]
+    script = tmp_path / "event_types.py"
+    script.write_text(body.replace(*replace))
+    return script
+
+
+def test_00_4_a_script_that_builds_its_job_at_import_fails_before_any_job(tmp_path):
+    script = _script(tmp_path, ('if __name__ == "__main__":\n    count_event_types', 'if True:\n    count_event_types'))
+    with pytest.raises(lk.CheckFailed, match="builds its job at import time"):
+        lk.checks.check_script_job("00.4", script)
+
+
+@pytest.mark.cluster
+def test_00_4_a_script_in_streaming_mode_writes_every_update_and_fails(healthy_cluster, tmp_path):
+    script = _script(tmp_path, ("    env.set_runtime_mode(RuntimeExecutionMode.BATCH)\n", ""))
+    with pytest.raises(lk.CheckFailed, match="each count was written every time it changed"):
+        lk.checks.check_script_job("00.4", script)

@@ -1,95 +1,11 @@
-"""Autograded exercise checks whose failures tell the learner what is wrong.
-
-In a notebook, an exercise is a solution cell (the code between ``### BEGIN SOLUTION`` and
-``### END SOLUTION`` is replaced by a placeholder in student copies, as in nbgrader) followed
-by a check cell calling these functions. A failed check raises :class:`CheckFailed`; in
-IPython, labkit errors are shown as their message and hint only, not a traceback.
-"""
+"""Checks of exercises whose answer is a function, a value or a configuration: each runs what it
+needs on the cluster or on data of its own and says what is wrong without giving the answer."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
-from .errors import CheckFailed, JobFailed, LabError
-
-
-def _fail(exercise: str, message: str, hint: str = "") -> None:
-    raise CheckFailed(f"✗ Exercise {exercise}: {message}", hint=hint)
-
-
-def _passed(exercise: str, message: str) -> None:
-    # returns nothing, so a check on a cell's last line does not also display "True"
-    print(f"✓ Exercise {exercise} passed" + (f": {message}" if message else ""))
-
-
-def check(exercise: str, condition: bool, failure: str, hint: str = "", success: str = "") -> None:
-    if not condition:
-        _fail(exercise, failure, hint)
-    return _passed(exercise, success)
-
-
-def check_equal(exercise: str, actual: Any, expected: Any, what: str, hint: str = "") -> None:
-    if actual != expected:
-        _fail(exercise, f"{what} is {_short(actual)}, expected {_short(expected)}" + _difference(actual, expected),
-              hint)
-    if isinstance(actual, (dict, list, set, tuple)) and len(repr(actual)) > 80:
-        return _passed(exercise, f"{what}: all {len(actual)} entries as expected")
-    return _passed(exercise, f"{what} = {_short(actual)}")
-
-
-def check_prediction(exercise: str, prediction: dict, measured: dict, hint: str = "") -> None:
-    """A prediction against what the cluster did, without showing what it did: the parts that
-    differ are named, their outcomes are not (predict again, then look at the run)."""
-    require(exercise, isinstance(prediction, dict) and set(prediction) == set(measured),
-            f"predict each of {sorted(measured)}, in a dict", hint="one entry per read, as in the example")
-    wrong = [part for part in measured if prediction[part] != measured[part]]
-    check(exercise, not wrong, f"{len(wrong)} of {len(measured)} predictions differ from what the cluster did: "
-                               + ", ".join(map(str, wrong)), hint=hint,
-          success=f"all {len(measured)} predictions match what the cluster did")
-
-
-def check_defined(exercise: str, namespace: dict, *names: str) -> None:
-    missing = [n for n in names if n not in namespace]
-    if missing:
-        _fail(exercise, f"define {', '.join(missing)} in the exercise cell above first",
-              "run the exercise cell (Shift+Enter) before its check")
-
-
-def require(exercise: str, condition: bool, failure: str, hint: str = "") -> None:
-    """A precondition of an exercise's check (the answer's shape, before it is run): fails like
-    :func:`check`, prints nothing when met, so "passed" is only said about the result."""
-    if not condition:
-        _fail(exercise, failure, hint)
-
-
-def run_answer(exercise: str, build, *, name: str, hint: str, config: dict | None = None, timeout: float = 300):
-    """Run a job built with the learner's code to its end; its handle. Code that fails while the
-    job is built (a missing method, a value Flink refuses) or a job that fails is a failed check
-    saying why, with ``hint``; labkit's own errors (an exercise not answered yet) pass through."""
-    from .jobs import submit
-    try:
-        job = submit(build, name=name, config=config)
-    except LabError:
-        raise
-    except Exception as error:
-        _fail(exercise, f"building the job failed: {_reason(error)}", hint)
-    try:
-        return job.wait_finished(timeout)
-    except JobFailed:
-        _fail(exercise, f"the job failed: {job.root_cause()[:300]}", hint)
-
-
-def run_table_answer(exercise: str, build, *, name: str, hint: str, config: dict | None = None):
-    """Like :func:`run_answer`, for a Table built with the learner's code: its rows and plan
-    (:func:`labkit.collect_table`), or a failed check saying why it could not run."""
-    from .jobs import collect_table
-    try:
-        return collect_table(build, name=name, config=config)
-    except LabError:
-        raise
-    except Exception as error:
-        _fail(exercise, f"running your Table failed: {_reason(error)[:300]}", hint)
+from ..errors import JobFailed, LabError
+from .core import _fail, _passed, _reason, _within, check, require, run_answer, run_table_answer
 
 
 def check_kafka_exactly_once(exercise: str, make_source, make_sink) -> None:
@@ -99,11 +15,11 @@ def check_kafka_exactly_once(exercise: str, make_source, make_sink) -> None:
     ``read_committed`` reader of the output topic sees: every number once, and nothing else."""
     from collections import Counter
 
-    from .current_lab import current
-    from .errors import JobTimeout
-    from .jobs import job_config, submit
-    from .kafka import TopicReader, kafka_broker, publish
-    from .pipelines.exactly_once import build_copy
+    from ..current_lab import current
+    from ..errors import JobTimeout
+    from ..jobs import job_config, submit
+    from ..kafka import TopicReader, kafka_broker, publish
+    from ..pipelines.exactly_once import build_copy
 
     numbers, rate = 1_500, 250
     cluster, broker = current(), kafka_broker()
@@ -276,32 +192,14 @@ def check_slowest_checkpoint(exercise: str, payload: dict, slowest_id) -> None:
     _passed(exercise, f"checkpoint {slowest_id}, {chosen['end_to_end_duration']:,} ms end to end")
 
 
-def _within(seconds: float, function, *args):
-    """``function(*args)`` on a daemon thread: (returned, raised), or a timeout of its own."""
-    import threading
-    outcome: dict = {}
-
-    def run():
-        try:
-            outcome["returned"] = function(*args)
-        except Exception as error:  # noqa: BLE001 - the learner's code: the check says what it raised
-            outcome["raised"] = error
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        return None, TimeoutError(f"still running after {seconds:.0f} s")
-    return outcome.get("returned"), outcome.get("raised")
-
-
 def check_savepoint_by_hand(exercise: str, take_savepoint) -> None:
     """Exercise 03.6: ``take_savepoint(rest_url, job_id, target_directory)`` triggers a savepoint
     over REST, polls it and returns its path, or raises with the failure cause. Checked on a job of
     its own: the path must hold a savepoint that a resumed job restores to exact counts, and a
     savepoint to a folder nobody can write must raise, not return."""
-    from .current_lab import current
-    from .jobs import job_config, submit
-    from .pipelines import keyed_count as kc
+    from ..current_lab import current
+    from ..jobs import job_config, submit
+    from ..pipelines import keyed_count as kc
 
     require(exercise, callable(take_savepoint), "take_savepoint must be a function",
             hint="def take_savepoint(rest_url, job_id, target_directory): ...")
@@ -344,7 +242,7 @@ def check_vectorized_bucket(exercise: str, bucket_batch) -> None:
     its own (every value from 0 to 3,999, each boundary included)."""
     from pyflink.table.expressions import col
 
-    from .pipelines.keyed_count import numbers_table
+    from ..pipelines.keyed_count import numbers_table
 
     require(exercise, hasattr(bucket_batch, "_func_type"), "bucket_batch is not a Table API function",
             hint="decorate it with @udf(...), as bucket is")
@@ -365,11 +263,6 @@ def check_vectorized_bucket(exercise: str, bucket_batch) -> None:
                                f"e.g. the amount {wrong[0] if wrong else ''}",
           hint="compare the Series with the same bounds and the same comparisons as bucket does",
           success="the same bucket for every amount, one call per Arrow batch")
-
-
-def _reason(error: Exception) -> str:
-    """What went wrong, in Flink's words when it came from the JVM."""
-    return java_summary(error) if hasattr(error, "java_exception") else f"{type(error).__name__}: {error}"
 
 
 def watermark_settings(strategy) -> dict:
@@ -398,54 +291,90 @@ def _java_fields(obj) -> dict:
     return fields
 
 
-def _difference(actual: Any, expected: Any) -> str:
-    """For two dicts, the keys that differ: more useful than two long reprs."""
-    if not (isinstance(actual, dict) and isinstance(expected, dict)):
-        return ""
-    wrong = [k for k in expected if actual.get(k) != expected[k]]
-    extra = [k for k in actual if k not in expected]
-    parts = [f"{len(wrong)} key(s) differ, e.g. {wrong[0]!r}: {actual.get(wrong[0])!r} "
-             f"instead of {expected[wrong[0]]!r}"] if wrong else []
-    parts += [f"{len(extra)} unexpected key(s), e.g. {extra[0]!r}"] if extra else []
-    return " (" + "; ".join(parts) + ")" if parts else ""
 
 
-def _short(value: Any, limit: int = 160) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
+# (records/s, keys, longest wait in ms): the chapter's workload, then the check's own
+BATCHING_WORKLOADS = ((1_500, 20, 2_000), (1_000, 50, 3_000))
+SMALLEST_BATCH = 40
 
 
-def java_summary(error) -> str:
-    """The first useful line of a Java exception raised through Py4J: the innermost cause that has a
-    message (outer exceptions wrap it: "Could not parse value ..." sits under a chain of them)."""
-    throwable, seen = error.java_exception, []
-    while throwable is not None and len(seen) < 50:
-        seen.append(f"{throwable.getClass().getSimpleName()}: {throwable.getMessage()}")
-        cause = throwable.getCause()
-        throwable = None if cause is None or cause.equals(throwable) else cause
-    return next((line for line in reversed(seen) if not line.endswith(": None")), seen[0])
+def check_batching(exercise: str, choose_batching) -> None:
+    """Exercise 01.3: ``choose_batching(rate, keys, max_wait_ms)`` gives ``(batch_size, flush_ms)``
+    within the budget for every workload, and on the check's own workload, run on the cluster, every
+    batch leaves full (none by the timer; the end of the input may flush the last ones)."""
+    from ..jobs import job_config
+    from ..pipelines import state_backends as sb
+
+    require(exercise, callable(choose_batching), "choose_batching must be a function",
+            hint="def choose_batching(rate, keys, max_wait_ms): ... return batch_size, flush_ms")
+    choices = {}
+    for rate, keys, max_wait_ms in BATCHING_WORKLOADS:
+        choice = choose_batching(rate, keys, max_wait_ms)
+        require(exercise, isinstance(choice, tuple) and len(choice) == 2 and all(isinstance(v, int) for v in choice),
+                f"choose_batching({rate}, {keys}, {max_wait_ms}) returned {choice!r}, not (batch_size, flush_ms)",
+                hint="return two whole numbers")
+        batch_size, flush_ms = choice
+        require(exercise, flush_ms <= max_wait_ms and batch_size >= SMALLEST_BATCH,
+                f"for {rate:,} records/s over {keys} keys and at most {max_wait_ms:,} ms: batch_size {batch_size}, "
+                f"flush_ms {flush_ms}: outside the budget",
+                hint=f"batches of at least {SMALLEST_BATCH} values that wait at most max_wait_ms")
+        choices[(rate, keys, max_wait_ms)] = choice
+    (rate, keys, max_wait_ms), records = BATCHING_WORKLOADS[-1], 6_000
+    batch_size, flush_ms = choices[BATCHING_WORKLOADS[-1]]
+    job = run_answer(exercise, sb.build_batches, name=f"exercise-{exercise.replace('.', '-')}",
+                     config=job_config(parallelism=2, checkpoint_interval="1s"),
+                     hint="the check runs the chapter's BufferPerKey with your numbers", records=records,
+                     keys=keys, rate=rate, batch_size=batch_size, flush_ms=flush_ms)
+    audit = sb.batch_audit(sb.read_batches(job.output), records, keys)
+    require(exercise, (audit["lost"], audit["duplicated"]) == (0, 0),
+            f"{audit['lost']} values lost and {audit['duplicated']} duplicated", hint="run the check again")
+    by_timer = audit["flushed by"].get("timer", 0)
+    check(exercise, by_timer == 0,
+          f"with {rate:,} records/s over {keys} keys, batch_size {batch_size} and flush_ms {flush_ms}: {by_timer} "
+          "batches left by the timer, not full",
+          hint="how long does one key take to fill a batch at this rate? The timer must fire later than that, "
+               "with room to spare for a busy machine",
+          success=f"every batch full on {rate:,} records/s over {keys} keys: {audit['flushed by']}")
 
 
-def _show_error(shell, etype, value, tb, tb_offset=None):
-    """IPython handler: a LabError shows as its message and hint, a Java exception as its first
-    useful line, without the traceback (``%tb`` prints it). Both stay error outputs, so papermill
-    and nbval see the cell fail."""
-    if isinstance(value, LabError):
-        short = [f"{etype.__name__}: {value}"]
-    else:
-        short = [f"{etype.__name__} from Java: {java_summary(value)}",
-                 "  -> the whole Java stack trace: run %tb in the next cell"]
-    shell._showtraceback(etype, value, short)
-    return short
+def check_profile_tuning(exercise: str, tune_profile) -> None:
+    """Exercise 07.2: ``tune_profile(events, split_ms)`` sees only the events before ``split_ms`` of
+    a clickstream of the check's own and returns a RecConfig that changes ``half_life_hours`` and
+    ``profile_weight`` only; run on the cluster over the whole stream, its HitRate@10 on the
+    held-out future must beat the default's by 3 %."""
+    from dataclasses import replace
 
+    from ..jobs import job_config
+    from ..recommender import clickstream, evaluate, runs
+    from ..recommender import pipeline as rp
+    from ..recommender.model import RecConfig, Recommender
 
-def install_ipython_handler() -> None:
-    # A kernel has imported IPython long before labkit; anywhere else (a Python worker, a script)
-    # there is no shell to install into, and importing IPython would only cost time.
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return
-    shell = ipython.get_ipython()
-    if shell is not None:
-        from py4j.protocol import Py4JJavaError  # pure Python, PyFlink's bridge: no JVM is started
-        shell.set_custom_exc((LabError, Py4JJavaError), _show_error)
+    stream = clickstream.generate_clickstream(300, seed=16)
+    chosen = tune_profile(stream.train, stream.split_ms)
+    require(exercise, isinstance(chosen, RecConfig), f"tune_profile returned {type(chosen).__name__}, not a RecConfig",
+            hint="return RecConfig(half_life_hours=..., profile_weight=...)")
+    require(exercise, chosen == replace(RecConfig(), half_life_hours=chosen.half_life_hours,
+                                        profile_weight=chosen.profile_weight),
+            "change only half_life_hours and profile_weight", hint="RecConfig(half_life_hours=..., profile_weight=...)")
+    targets = evaluate.held_out_targets(stream.events, stream.split_ms)
+
+    def hit_rate(lists) -> float:
+        return evaluate.hit_rate_ndcg({r.seq: r.items for r in lists}, targets)[0]
+
+    default = hit_rate(Recommender().run(stream.events))
+    hint = ("score candidates on a later part of the events you were given, as if it were the future, with a "
+            "model fitted on the part before it")
+    # At parallelism 1 the job's lists are the plain-Python model's, list for list (section 4), so
+    # a configuration that cannot win there fails before a job is started.
+    modelled = hit_rate(Recommender(chosen).run(stream.events))
+    require(exercise, modelled >= default * 1.03,
+            f"on the check's stream your configuration (half-life {chosen.half_life_hours:g} h, weight "
+            f"{chosen.profile_weight:g}) reaches HitRate@10 {modelled:.3f}, not 3 % above the default's {default:.3f}",
+            hint=hint)
+    job = runs.run_bounded(f"exercise-{exercise.replace('.', '-')}", stream.lines, job_config(parallelism=1),
+                           rec_config=chosen)
+    hit = hit_rate(rp.read_recommendations(job.output))
+    check(exercise, hit >= default * 1.03,
+          f"on the cluster your configuration reached HitRate@10 {hit:.3f}, not 3 % above the default's {default:.3f} "
+          f"(the model's lists reach {modelled:.3f})", hint="run the check again; `labkit status` shows the lab",
+          success=f"HitRate@10 {hit:.3f} on a future tune_profile never saw, vs the default's {default:.3f}")
