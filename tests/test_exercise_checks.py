@@ -403,7 +403,7 @@ def test_07_3_network_buffers_alone_leave_records_waiting_for_their_bundle(healt
     # the lab's 500 ms bundles, only the network flushed sooner: every run misses, so the check replays three times
     message = fails("07", "07.3", "over 1,000 ms", my_latency_options={"execution.buffer-timeout.interval": "10ms"},
                     stream=clickstream.generate_clickstream(150, malformed_fraction=0.005, seed=1),
-                    p={"latency_rate": 100, "latency_seconds": 5, "warmup_seconds": 2})
+                    p={"latency_rate": 100, "latency_seconds": 3, "warmup_seconds": 1})
     assert "in 3 runs" in message and "Python bundle to close" in message
 
 

@@ -4,6 +4,7 @@ reference computed here, so neither the scenario nor the answer is in the notebo
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +14,23 @@ from .core import _fail, check, finish_answer, require, run_answer, submit_answe
 
 def _job_name(exercise: str) -> str:
     return f"exercise-{exercise.replace('.', '-')}"
+
+
+def _rows(exercise: str, output: Path, example: str) -> list[list]:
+    """The JSON array lines the learner's job wrote, or a failed check naming a line that is not one."""
+    from ..pipelines.common import read_lines
+
+    rows = []
+    for line in read_lines(output):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, list):
+            _fail(exercise, f"the job wrote the line {line[:80]!r}, which is not a JSON array",
+                  hint=f"write each line with as_line, as in {example}")
+        rows.append(row)
+    return rows
 
 
 # --- 01.4: keyed state survives a crash ----------------------------------------------------------
@@ -87,13 +105,11 @@ def check_weighted_totals(exercise: str, weighted_totals) -> None:
     0..records-1 keyed by ``n % keys`` to broadcast weights ``[(residue, weight), ...]`` and writes
     ``[key, weight of key % len(weights) × the key's sum]`` per key when the input ends. Run here on
     numbers, keys and weights of the check's own, at parallelism 2."""
-    from ..pipelines.common import read_rows
-
     records, keys, weights = 5_000, 24, [(0, 3), (1, -1), (2, 10), (3, 0), (4, 7)]
     job = run_answer(exercise, weighted_totals, name=_job_name(exercise),
                      hint="the weights arrive on their own stream: broadcast it with a MapStateDescriptor and "
                           "connect it to the keyed numbers", records=records, keys=keys, weights=weights)
-    rows = read_rows(job.output)
+    rows = _rows(exercise, job.output, "as_line(key, total)")
     require(exercise, len(rows) == keys, f"{len(rows):,} lines for {keys} keys: expected one per key",
             hint="a key's total is known when the input ends: what fires then?")
     by_residue = dict(weights)
@@ -134,7 +150,6 @@ def check_late_aware_windows(exercise: str, late_aware_windows) -> None:
     from ..current_lab import current
     from ..outputs import output_dir
     from ..pipelines import windows
-    from ..pipelines.common import read_rows
 
     events = late_events()
     kinds = ("tumble-1m",)
@@ -145,7 +160,7 @@ def check_late_aware_windows(exercise: str, late_aware_windows) -> None:
     job = run_answer(exercise, late_aware_windows, name=_job_name(exercise), events_file=events_file,
                      rate=LATE_RATE, hint="source -> timestamps and watermarks -> key_by -> window -> sink; "
                                           "the chapter's build shows every step")
-    rows = read_rows(job.output)
+    rows = _rows(exercise, job.output, 'as_line("window", user, start, events)')
     fired: Counter = Counter()
     counts: dict[tuple[str, int], int] = {}
     late = 0
@@ -222,7 +237,6 @@ def check_interest_profiles(exercise: str, interest_profiles) -> None:
     check's own, one of whom comes back after a pause longer than the TTL."""
     from ..current_lab import current
     from ..outputs import output_dir
-    from ..pipelines.common import read_rows
 
     events = profile_events()
     events_file = output_dir(f"{_job_name(exercise)}-input", cluster=current()) / "events.jsonl"
@@ -231,7 +245,7 @@ def check_interest_profiles(exercise: str, interest_profiles) -> None:
                      rate=PROFILE_RATE, ttl_ms=PROFILE_TTL_MS,
                      hint="parsed events -> key_by(user) -> your KeyedProcessFunction -> sink")
     newest: dict[tuple[str, str], tuple[int, int]] = {}
-    for row in read_rows(job.output):
+    for row in _rows(exercise, job.output, "as_line(user, category, count, event.timestamp)"):
         if len(row) == 4:
             user, category, count, timestamp = row
             newest[(user, category)] = max(newest.get((user, category), (timestamp, count)), (timestamp, count))
