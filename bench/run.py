@@ -65,7 +65,7 @@ SIZES = {
     # that every row gets a value
     "tiny": dict(start_runs=1, records=10_000, default_records=1_500, sql_records=200_000, keys=100, latency_rate=1_000,
                  latency_records=3_000, checkpoint_seconds=3, overhead_seconds=2, interval_seconds=2,
-                 rec_users=60, rec_rate=500, rec_seconds=4, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
+                 rec_users=60, rec_rate=500, rec_seconds=3, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
     "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000,
                  latency_rate=2_000, latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
                  interval_seconds=20, rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8,

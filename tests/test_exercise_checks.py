@@ -580,3 +580,31 @@ def test_00_4_a_script_in_streaming_mode_writes_every_update_and_fails(healthy_c
     script = _script(tmp_path, ("    env.set_runtime_mode(RuntimeExecutionMode.BATCH)\n", ""))
     with pytest.raises(lk.CheckFailed, match="each count was written every time it changed"):
         lk.checks.check_script_job("00.4", script)
+
+
+def test_the_late_window_exercises_stream_has_stragglers_on_both_sides_of_the_allowed_lateness():
+    """04.4's stream: some planted records come back within the allowed lateness, some after it, and
+    none whose fate a watermark up to 60 s of event time behind the ideal one could change."""
+    from labkit.checks import whole_jobs as wj
+    from labkit.pipelines import windows
+    events, kinds = wj.late_events(), ("tumble-1m",)
+    branch = windows.branch_label("tumble-1m", wj.LATE_BOUND_MS)
+    assert not windows.ambiguous(events, wj.LATE_BOUND_MS, slack_ms=60_000, kinds=kinds,
+                                 allowed_lateness_ms=wj.LATE_LATENESS_MS)
+    taken = windows.reference(events, (wj.LATE_BOUND_MS,), kinds, allowed_lateness_ms=wj.LATE_LATENESS_MS)
+    dropped = windows.reference(events, (wj.LATE_BOUND_MS,), kinds)
+    assert 0 < taken.late[branch] < dropped.late[branch]
+
+
+def test_the_profile_exercises_pauses_are_far_from_the_ttl():
+    """07.4's replay: at its pace no (user, category) pauses near the TTL, one pauses far beyond it."""
+    from labkit.checks import whole_jobs as wj
+    from labkit.data import item_category
+    last, pauses = {}, []
+    for index, event in enumerate(wj.profile_events()):
+        key, now_ms = (event.user_id, item_category(event.item_id)), index / wj.PROFILE_RATE * 1000
+        if key in last:
+            pauses.append(now_ms - last[key])
+        last[key] = now_ms
+    assert max(p for p in pauses if p < wj.PROFILE_TTL_MS) < wj.PROFILE_TTL_MS / 4
+    assert min(p for p in pauses if p >= wj.PROFILE_TTL_MS) > 2 * wj.PROFILE_TTL_MS
