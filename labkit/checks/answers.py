@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import JobFailed, LabError
-from .core import _fail, _passed, _reason, _within, check, require, run_answer, run_table_answer
+from .core import _fail, _passed, _reason, _within, check, job_name, require, run_answer, run_table_answer
 
 
 def check_kafka_exactly_once(exercise: str, make_source, make_sink) -> None:
@@ -40,7 +40,7 @@ def check_kafka_exactly_once(exercise: str, make_source, make_sink) -> None:
             "a source for this copy stops where the topic ended when the job started: which builder setting "
             "makes a source bounded?")
     reader = TopicReader(broker.bootstrap_servers, [sink_topic]).start()
-    job = submit(build_copy, name=f"exercise-{exercise.replace('.', '-')}", config=job_config(checkpoint_interval="1s"),
+    job = submit(build_copy, name=job_name(exercise), config=job_config(checkpoint_interval="1s"),
                  source=source, sink=sink, rate=rate)
     try:
         job.wait_for_checkpoints(2, timeout=120)
@@ -204,7 +204,7 @@ def check_savepoint_by_hand(exercise: str, take_savepoint) -> None:
     require(exercise, callable(take_savepoint), "take_savepoint must be a function",
             hint="def take_savepoint(rest_url, job_id, target_directory): ...")
     cluster, records, keys = current(), 12_000, 30
-    job = submit(kc.build, name=f"exercise-{exercise.replace('.', '-')}", config=job_config(checkpoint_interval="1s"),
+    job = submit(kc.build, name=job_name(exercise), config=job_config(checkpoint_interval="1s"),
                  records=records, keys=keys, rate=2_000)
     job.wait_for_checkpoints(1)
     failed, raised = _within(60, take_savepoint, cluster.url, job.job_id, "file:///proc/no-savepoints-here")
@@ -254,7 +254,7 @@ def check_vectorized_bucket(exercise: str, bucket_batch) -> None:
         amounts = numbers_table(t_env, env, 4_000).select(((col("n") * 37) % 4_000).alias("amount"))
         return amounts.select(col("amount"), bucket_batch(col("amount")).alias("bucket"))
 
-    result = run_table_answer(exercise, amounts_and_buckets, name=f"exercise-{exercise.replace('.', '-')}",
+    result = run_table_answer(exercise, amounts_and_buckets, name=job_name(exercise),
                               hint="the function gets a pandas Series and must return one of the same length")
     wrong = sorted(amount for amount, bucket in result.rows if bucket != _order_bucket(amount))
     require(exercise, len(result.rows) == 4_000, f"{len(result.rows):,} rows came back for 4,000 amounts",
@@ -321,7 +321,7 @@ def check_batching(exercise: str, choose_batching) -> None:
         choices[(rate, keys, max_wait_ms)] = choice
     (rate, keys, max_wait_ms), records = BATCHING_WORKLOADS[-1], 6_000
     batch_size, flush_ms = choices[BATCHING_WORKLOADS[-1]]
-    job = run_answer(exercise, sb.build_batches, name=f"exercise-{exercise.replace('.', '-')}",
+    job = run_answer(exercise, sb.build_batches, name=job_name(exercise),
                      config=job_config(parallelism=2, checkpoint_interval="1s"),
                      hint="the check runs the chapter's BufferPerKey with your numbers", records=records,
                      keys=keys, rate=rate, batch_size=batch_size, flush_ms=flush_ms)
@@ -371,7 +371,7 @@ def check_profile_tuning(exercise: str, tune_profile) -> None:
             f"on the check's stream your configuration (half-life {chosen.half_life_hours:g} h, weight "
             f"{chosen.profile_weight:g}) reaches HitRate@10 {modelled:.3f}, not 3 % above the default's {default:.3f}",
             hint=hint)
-    job = runs.run_bounded(f"exercise-{exercise.replace('.', '-')}", stream.lines, job_config(parallelism=1),
+    job = runs.run_bounded(job_name(exercise), stream.lines, job_config(parallelism=1),
                            rec_config=chosen)
     hit = hit_rate(rp.read_recommendations(job.output))
     check(exercise, hit >= default * 1.03,

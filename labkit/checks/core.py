@@ -3,6 +3,7 @@ and turn what goes wrong into a failed check, and show Java's errors in a notebo
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, JobFailed, LabError
@@ -55,6 +56,20 @@ def require(exercise: str, condition: bool, failure: str, hint: str = "") -> Non
     :func:`check`, prints nothing when met, so "passed" is only said about the result."""
     if not condition:
         _fail(exercise, failure, hint)
+
+
+def job_name(exercise: str) -> str:
+    """The name of an exercise check's job: "exercise-03-5" (a name Flink and folders accept)."""
+    return f"exercise-{exercise.replace('.', '-')}"
+
+
+def input_file(exercise: str, lines) -> Path:
+    """``lines`` written to a fresh file in the lab's folder, as the input of an exercise's job."""
+    from ..current_lab import current
+    from ..outputs import output_dir
+    path = output_dir(f"{job_name(exercise)}-input", cluster=current()) / "events.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
 
 
 def submit_answer(exercise: str, build, *, name: str, hint: str, config: dict | None = None, **params):

@@ -9,11 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..data import START_MS, UserEvent, item_category
-from .core import _fail, check, finish_answer, require, run_answer, submit_answer
-
-
-def _job_name(exercise: str) -> str:
-    return f"exercise-{exercise.replace('.', '-')}"
+from .core import _fail, check, finish_answer, input_file, job_name, require, run_answer, submit_answer
 
 
 def _rows(exercise: str, output: Path, example: str) -> list[list]:
@@ -70,7 +66,7 @@ def check_last_three(exercise: str, last_three) -> None:
 
     hint = "get_list_state(ListStateDescriptor(name, Types.LONG())) in open(); update() replaces the list"
     cluster = current()
-    job = submit_answer(exercise, build, name=_job_name(exercise), hint=hint,
+    job = submit_answer(exercise, build, name=job_name(exercise), hint=hint,
                         config=job_config(parallelism=1, checkpoint_interval="500ms"))
     try:
         job.wait_running()
@@ -106,7 +102,7 @@ def check_weighted_totals(exercise: str, weighted_totals) -> None:
     ``[key, weight of key % len(weights) × the key's sum]`` per key when the input ends. Run here on
     numbers, keys and weights of the check's own, at parallelism 2."""
     records, keys, weights = 5_000, 24, [(0, 3), (1, -1), (2, 10), (3, 0), (4, 7)]
-    job = run_answer(exercise, weighted_totals, name=_job_name(exercise),
+    job = run_answer(exercise, weighted_totals, name=job_name(exercise),
                      hint="the weights arrive on their own stream: broadcast it with a MapStateDescriptor and "
                           "connect it to the keyed numbers", records=records, keys=keys, weights=weights)
     rows = _rows(exercise, job.output, "as_line(key, total)")
@@ -147,17 +143,14 @@ def check_late_aware_windows(exercise: str, late_aware_windows) -> None:
     events in 1-min tumbling event-time windows (bound 5 s, allowed lateness 3 min) and sends
     records later than that to a side output: ``["window", user, start, events]`` at every firing,
     ``["late", user, timestamp]`` per late record. Run on a stream of the check's own."""
-    from ..current_lab import current
-    from ..outputs import output_dir
     from ..pipelines import windows
 
     events = late_events()
     kinds = ("tumble-1m",)
     expected = windows.reference(events, (LATE_BOUND_MS,), kinds, allowed_lateness_ms=LATE_LATENESS_MS)
     branch = windows.branch_label("tumble-1m", LATE_BOUND_MS)
-    events_file = output_dir(f"{_job_name(exercise)}-input", cluster=current()) / "events.jsonl"
-    events_file.write_text("".join(event.to_json() + "\n" for event in events))
-    job = run_answer(exercise, late_aware_windows, name=_job_name(exercise), events_file=events_file,
+    job = run_answer(exercise, late_aware_windows, name=job_name(exercise),
+                     events_file=input_file(exercise, (event.to_json() for event in events)),
                      rate=LATE_RATE, hint="source -> timestamps and watermarks -> key_by -> window -> sink; "
                                           "the chapter's build shows every step")
     rows = _rows(exercise, job.output, 'as_line("window", user, start, events)')
@@ -235,13 +228,10 @@ def check_interest_profiles(exercise: str, interest_profiles) -> None:
     user's count per category in MapState whose entries expire ``ttl_ms`` after their last write,
     and writes ``[user, category, count, event timestamp]`` on every event. Run on users of the
     check's own, one of whom comes back after a pause longer than the TTL."""
-    from ..current_lab import current
-    from ..outputs import output_dir
 
     events = profile_events()
-    events_file = output_dir(f"{_job_name(exercise)}-input", cluster=current()) / "events.jsonl"
-    events_file.write_text("".join(event.to_json() + "\n" for event in events))
-    job = run_answer(exercise, interest_profiles, name=_job_name(exercise), events_file=events_file,
+    job = run_answer(exercise, interest_profiles, name=job_name(exercise),
+                     events_file=input_file(exercise, (event.to_json() for event in events)),
                      rate=PROFILE_RATE, ttl_ms=PROFILE_TTL_MS,
                      hint="parsed events -> key_by(user) -> your KeyedProcessFunction -> sink")
     newest: dict[tuple[str, str], tuple[int, int]] = {}
@@ -283,13 +273,11 @@ def check_script_job(exercise: str, script: Path) -> None:
             "the script builds its job at import time",
             hint="Flink's Python workers import the script again to find its functions: only the program "
                  "that submits may build and execute the job")
-    cluster = current()
     log = generate_user_events(1_200, seed=17, users=30)
-    events_file = output_dir(f"{_job_name(exercise)}-input", cluster=cluster) / "events.jsonl"
-    log.write(events_file)
-    output = output_dir(_job_name(exercise), cluster=cluster)
+    source = input_file(exercise, log.lines)
+    output = output_dir(job_name(exercise), cluster=current())
     try:
-        job = run_script(script, str(events_file), str(output), timeout=180)
+        job = run_script(script, str(source), str(output), timeout=180)
     except JobFailed as error:
         _fail(exercise, f"flink run -py failed: {str(error).splitlines()[-1][:300]}",
               hint="a script submits a job when it calls env.execute(); the lines above the last one say "
