@@ -92,9 +92,13 @@ class KafkaBroker:
         config = self._write_config()
         if not (self.data_dir / "meta.properties").exists():
             # KRaft keeps its metadata log in the data folder, formatted once with a cluster id.
-            subprocess.run([str(java.executable), "-cp", classpath, "kafka.tools.StorageTool", "format",
-                            "--standalone", "-t", _cluster_id(), "-c", str(config)],
-                           check=True, capture_output=True, text=True, env=self._env(java))
+            formatted = subprocess.run([str(java.executable), "-cp", classpath, "kafka.tools.StorageTool", "format",
+                                        "--standalone", f"--cluster-id={cluster_id()}", "-c", str(config)],
+                                       capture_output=True, text=True, env=self._env(java))
+            if formatted.returncode != 0:
+                output = (formatted.stderr or formatted.stdout).strip()[-2000:]
+                raise KafkaNotReady(f"formatting the broker's data folder {self.data_dir} failed:\n{output}",
+                                    hint="`labkit reset` deletes the lab's folder, broker data too, to start afresh")
         out = self.settings.log_dir / "kafka-broker.out"
         with open(out, "ab") as sink:
             subprocess.Popen(
@@ -328,9 +332,14 @@ def source_readers(job, source: str = "kafka-events", records: int | None = None
     return pd.DataFrame(rows).set_index("reader")
 
 
-def _cluster_id() -> str:
-    # Kafka's cluster ids are 16 random bytes, base64url without padding (what kafka-storage random-uuid prints)
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def cluster_id() -> str:
+    """A new KRaft cluster id: 16 random bytes, base64url without padding, as `kafka-storage
+    random-uuid` prints them. Like Kafka's own, never one that starts with "-", which a command
+    line reads as an option (one id in 64 would)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def _wait_until(condition, timeout: float, what: str) -> None:

@@ -4,6 +4,7 @@ on Flink 2.3 (every published line read back once, per partition), and clear err
 port, a missing topic and missing jars."""
 from __future__ import annotations
 
+import base64
 import shutil
 import socket
 import time
@@ -18,7 +19,7 @@ from labkit import cli, jars
 from labkit.cluster import LocalCluster
 from labkit.data import key_and_time
 from labkit.errors import JarsMissing, KafkaDown, PortBusy
-from labkit.kafka import KafkaBroker, TopicReader, publish
+from labkit.kafka import KafkaBroker, TopicReader, cluster_id, publish
 from labkit.pipelines import exactly_once as eo
 from labkit.recommender import clickstream, runs
 from labkit.recommender import pipeline as rp
@@ -44,6 +45,13 @@ def test_maven_missing_is_a_clear_error_that_says_how_to_get_the_jars():
     with pytest.raises(JarsMissing, match="Maven") as info:
         jars.resolve(jars.CONNECTOR, maven="mvn-that-is-not-installed")
     assert "apt-get install -y maven" in info.value.hint and "labkit jars" in info.value.hint
+
+
+def test_a_new_cluster_id_is_16_bytes_and_never_reads_as_a_command_line_option():
+    # One base64url id in 64 starts with "-": `kafka-storage format -t -x...` then fails to parse.
+    ids = [cluster_id() for _ in range(5_000)]
+    assert not [one for one in ids if one.startswith("-")]
+    assert all(len(base64.urlsafe_b64decode(one + "==")) == 16 for one in ids) and len(set(ids)) == len(ids)
 
 
 def test_the_broker_listens_on_loopback_only_at_the_labs_offset_with_its_data_in_the_lab(broker, cluster):
