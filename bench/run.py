@@ -63,11 +63,12 @@ SIZES = {
     # seconds of each paced checkpoint run and of each sampling-overhead window
     # tiny: make test runs it to prove the runner, not to meet the targets: inputs just large enough
     # that every row gets a value
-    "tiny": dict(start_runs=1, records=10_000, default_records=1_500, sql_records=200_000, keys=100, latency_rate=1_000,
-                 latency_records=3_000, checkpoint_seconds=3, overhead_seconds=2, interval_seconds=2,
-                 rec_users=60, rec_rate=500, rec_seconds=3, rec_warmup_seconds=2, warm_start=False, cluster_starts=1),
-    "full": dict(start_runs=5, records=600_000, default_records=30_000, sql_records=10_000_000, keys=1000,
-                 latency_rate=2_000, latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
+    "tiny": dict(start_runs=1, start_warmups=0, records=10_000, default_records=1_500, sql_records=200_000,
+                 keys=100, latency_rate=1_000, latency_records=3_000, checkpoint_seconds=3, overhead_seconds=2,
+                 interval_seconds=2, rec_users=60, rec_rate=500, rec_seconds=3, rec_warmup_seconds=2,
+                 warm_start=False, cluster_starts=1),
+    "full": dict(start_runs=5, start_warmups=1, records=600_000, default_records=30_000, sql_records=10_000_000,
+                 keys=1000, latency_rate=2_000, latency_records=30_000, checkpoint_seconds=40, overhead_seconds=30,
                  interval_seconds=20, rec_users=1500, rec_rate=1000, rec_seconds=30, rec_warmup_seconds=8,
                  warm_start=True, cluster_starts=3),
 }
@@ -150,20 +151,21 @@ class Bench:
     def job_start(self, cluster):
         """The count per key at parallelism 2 from submit to running, taken in turns in process mode
         (four Python workers) with forked workers and with fresh interpreters (``python.executable``
-        per job), and in thread mode, after one run of each that is not counted (the first jobs on a
-        new cluster wait for its JIT)."""
+        per job), and in thread mode, after ``start_warmups`` runs of each that are not counted (the
+        first jobs on a new cluster wait for its JIT)."""
         configs = {"forked workers": lk.job_config("process", **{"python.executable": cluster.worker_python}),
                    "fresh interpreters": lk.job_config("process", **{"python.executable": lab_python()}),
                    "thread mode": lk.job_config()}
         starts = {label: [] for label in configs}
-        for run in range(self.p["start_runs"] + 1):
+        warmups = self.p["start_warmups"]
+        for run in range(warmups + self.p["start_runs"]):
             order = list(configs) if run % 2 else list(reversed(configs))
             for label in order:
                 started = time.monotonic()
                 job = lk.submit(kc.build, name=f"bench-start-{run}", config=configs[label],
                                 records=10**9, keys=self.p["keys"], rate=1_000)
                 job.wait_running()
-                if run:
+                if run >= warmups:
                     starts[label].append(time.monotonic() - started)
                 job.cancel()
         median = {label: self.record("job start", f"submit to running, count per key p2, {label} (s)",

@@ -175,23 +175,6 @@ def test_unreachable_cluster_is_a_clear_error(cluster):
     assert "labkit up" in str(info.value)
 
 
-def test_flink_run_submits_a_script(healthy_cluster, tmp_path):
-    out = lk.output_dir("t-script")
-    script = tmp_path / "count_job.py"
-    script.write_text(
-        "import sys\n"
-        "from pyflink.datastream import StreamExecutionEnvironment\n"
-        "from labkit.pipelines import keyed_count as kc\n"
-        "if __name__ == '__main__':\n"
-        "    env = StreamExecutionEnvironment.get_execution_environment()\n"
-        "    kc.build(env, records=5000, keys=7, output=sys.argv[1])\n"
-        "    env.execute('t-script')\n")
-    job = lk.run_script(script, str(out))
-    assert job.name == "t-script"
-    job.wait_finished(240)
-    assert kc.read_counts(out) == kc.expected_counts(5000, 7)
-
-
 def test_down_stops_every_process_of_a_lab_including_python_workers_and_a_wait_says_its_job_is_gone(cluster, tmp_path):
     second = LocalCluster(replace(cluster.settings, name="second", home=tmp_path,
                                   port_offset=cluster.settings.port_offset + 10, taskmanagers=1))
